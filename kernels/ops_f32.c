@@ -1,0 +1,321 @@
+/*
+** ops_f32: the element-wise, normalisation and spatial fp32 operators of the
+** LAVT network, everything that is not a GEMM (see ops_f32.h for layouts).
+**
+** Precision: means, variances and softmax denominators are accumulated in
+** double, so the result does not drift with the row length; the per-element
+** arithmetic is float. Convolution lowers to kf_gemm_nn via im2col and so
+** inherits its thread-count determinism.
+*/
+#include "kernels/ops_f32.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm_f32.h"
+
+/* ------------------------------------------------------------------------ */
+/* Normalisation.                                                             */
+
+void kf_layernorm(const float *x, int rows, int cols, const float *gamma,
+                  const float *beta, float eps, float *y) {
+  if (cols <= 0) return;
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (size_t)r * cols;
+    float *yr = y + (size_t)r * cols;
+
+    /* Two passes (mean, then squared deviations): no cancellation. All
+    ** statistics are read before the row is overwritten, so x == y is fine. */
+    double sum = 0.0;
+    for (int c = 0; c < cols; c++) sum += xr[c];
+    double mean = sum / cols;
+    double ss = 0.0;
+    for (int c = 0; c < cols; c++) {
+      double d = xr[c] - mean;
+      ss += d * d;
+    }
+    float rstd = (float)(1.0 / sqrt(ss / cols + (double)eps));
+    float fmean = (float)mean;
+
+    for (int c = 0; c < cols; c++) {
+      float v = (xr[c] - fmean) * rstd;
+      if (gamma) v *= gamma[c];
+      if (beta) v += beta[c];
+      yr[c] = v;
+    }
+  }
+}
+
+/* Columns are processed in blocks of this many so that the per-column sums
+** fit on the stack and the sweeps over rows stay row-major. */
+#define KF_INSTNORM_BLOCK 64
+
+void kf_instnorm_cols(float *x, int rows, int cols, float eps) {
+  if (rows <= 0) return;
+  double mean[KF_INSTNORM_BLOCK], acc[KF_INSTNORM_BLOCK];
+  float fmean[KF_INSTNORM_BLOCK], rstd[KF_INSTNORM_BLOCK];
+
+  for (int c0 = 0; c0 < cols; c0 += KF_INSTNORM_BLOCK) {
+    int nb = cols - c0 < KF_INSTNORM_BLOCK ? cols - c0 : KF_INSTNORM_BLOCK;
+
+    for (int c = 0; c < nb; c++) acc[c] = 0.0;
+    for (int r = 0; r < rows; r++) {
+      const float *xr = x + (size_t)r * cols + c0;
+      for (int c = 0; c < nb; c++) acc[c] += xr[c];
+    }
+    for (int c = 0; c < nb; c++) {
+      mean[c] = acc[c] / rows;
+      acc[c] = 0.0;
+    }
+    for (int r = 0; r < rows; r++) {
+      const float *xr = x + (size_t)r * cols + c0;
+      for (int c = 0; c < nb; c++) {
+        double d = xr[c] - mean[c];
+        acc[c] += d * d;
+      }
+    }
+    for (int c = 0; c < nb; c++) {
+      fmean[c] = (float)mean[c];
+      rstd[c] = (float)(1.0 / sqrt(acc[c] / rows + (double)eps));
+    }
+    for (int r = 0; r < rows; r++) {
+      float *xr = x + (size_t)r * cols + c0;
+      for (int c = 0; c < nb; c++) xr[c] = (xr[c] - fmean[c]) * rstd[c];
+    }
+  }
+}
+
+void kf_softmax_rows(float *x, int rows, int cols) {
+  if (cols <= 0) return;
+  for (int r = 0; r < rows; r++) {
+    float *xr = x + (size_t)r * cols;
+    float mx = xr[0];
+    for (int c = 1; c < cols; c++)
+      if (xr[c] > mx) mx = xr[c];
+    /* exp(x - max) <= 1, so nothing overflows; the sum is kept in double.
+    ** A row of all -inf gives NaN, as in PyTorch. */
+    double sum = 0.0;
+    for (int c = 0; c < cols; c++) {
+      float e = expf(xr[c] - mx);
+      xr[c] = e;
+      sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int c = 0; c < cols; c++) xr[c] *= inv;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Element-wise activations.                                                  */
+
+void kf_gelu(float *x, size_t n) {
+  const float inv_sqrt2 = 0.70710678118654752440f;
+  for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+}
+
+void kf_relu(float *x, size_t n) {
+  /* Written as a comparison (not fmaxf) so that NaN stays NaN, as in torch. */
+  for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+void kf_tanh(float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Convolution.                                                               */
+
+/* The im2col matrix col[C*kh*kw][cols] is built for a block of `cols` output
+** pixels at a time, so that its size stays around 4 MiB instead of growing
+** with the image (a 3x3 conv over 512 channels at 120x120 would need 265 MB
+** at once). Blocking output pixels does not change any sum. */
+#define KF_CONV_BLOCK_FLOATS (1 << 20)
+#define KF_CONV_BLOCK_MIN 256
+
+static int kf_conv_out(int in, int k, int stride, int pad) {
+  if (stride <= 0) return 0;
+  int span = in + 2 * pad - k;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+/* A 1x1, stride-1, unpadded conv is a plain product: no im2col. */
+static int kf_conv_is_pointwise(int kh, int kw, int stride, int pad) {
+  return kh == 1 && kw == 1 && stride == 1 && pad == 0;
+}
+
+/* Output pixels per im2col block. */
+static int kf_conv_block_cols(int C, int kh, int kw, int npix) {
+  size_t kdim = (size_t)C * kh * kw;
+  size_t nb = KF_CONV_BLOCK_FLOATS / (kdim ? kdim : 1);
+  nb = (nb + 7) / 8 * 8;
+  if (nb < KF_CONV_BLOCK_MIN) nb = KF_CONV_BLOCK_MIN;
+  if (nb > (size_t)npix) nb = (size_t)npix;
+  return (int)nb;
+}
+
+size_t kf_conv2d_scratch(int C, int H, int W, int kh, int kw, int stride, int pad) {
+  int Ho = kf_conv_out(H, kh, stride, pad), Wo = kf_conv_out(W, kw, stride, pad);
+  if (Ho == 0 || Wo == 0 || kf_conv_is_pointwise(kh, kw, stride, pad)) return 0;
+  return (size_t)C * kh * kw * kf_conv_block_cols(C, kh, kw, Ho * Wo);
+}
+
+typedef struct {
+  const float *x;
+  int C, H, W, kh, kw, stride, pad, Wo;
+  int p0, np;     /* output pixels [p0, p0 + np) of this block */
+  float *col;     /* [C*kh*kw][np] */
+} kf_im2col_args;
+
+/* Fill rows [begin, end) of the im2col block; row r = (c, ky, kx). */
+static void kf_im2col_rows(void *arg, int begin, int end) {
+  const kf_im2col_args *a = (const kf_im2col_args *)arg;
+  for (int r = begin; r < end; r++) {
+    int kx = r % a->kw, ky = (r / a->kw) % a->kh, c = r / (a->kw * a->kh);
+    const float *xc = a->x + (size_t)c * a->H * a->W;
+    float *dst = a->col + (size_t)r * a->np;
+    for (int p = 0; p < a->np; p++) {
+      int oh = (a->p0 + p) / a->Wo, ow = (a->p0 + p) % a->Wo;
+      int ih = oh * a->stride - a->pad + ky, iw = ow * a->stride - a->pad + kx;
+      dst[p] = (ih >= 0 && ih < a->H && iw >= 0 && iw < a->W)
+                   ? xc[(size_t)ih * a->W + iw] : 0.0f;
+    }
+  }
+}
+
+/* Last resort when no scratch can be had: direct loops, no extra memory.
+** Sums run in (c, ky, kx) order without K blocking, so the last bits can
+** differ from the im2col path; only reached when out of memory. */
+static void kf_conv2d_direct(const float *x, int C, int H, int W, const float *w,
+                             int O, int kh, int kw, int stride, int pad,
+                             float *y, int Ho, int Wo) {
+  for (int o = 0; o < O; o++)
+    for (int oh = 0; oh < Ho; oh++)
+      for (int ow = 0; ow < Wo; ow++) {
+        float s = 0.0f;
+        for (int c = 0; c < C; c++)
+          for (int ky = 0; ky < kh; ky++) {
+            int ih = oh * stride - pad + ky;
+            if (ih < 0 || ih >= H) continue;
+            for (int kx = 0; kx < kw; kx++) {
+              int iw = ow * stride - pad + kx;
+              if (iw < 0 || iw >= W) continue;
+              s += w[(((size_t)o * C + c) * kh + ky) * kw + kx] *
+                   x[((size_t)c * H + ih) * W + iw];
+            }
+          }
+        y[((size_t)o * Ho + oh) * Wo + ow] = s;
+      }
+}
+
+void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
+               const float *w, const float *bias, int O, int kh, int kw,
+               int stride, int pad, float *y, float *scratch) {
+  int Ho = kf_conv_out(H, kh, stride, pad), Wo = kf_conv_out(W, kw, stride, pad);
+  if (Ho == 0 || Wo == 0 || O <= 0) return;
+  int npix = Ho * Wo;
+  int kdim = C * kh * kw;
+
+  if (kf_conv_is_pointwise(kh, kw, stride, pad)) {
+    /* y[O][HW] = w[O][C] * x[C][HW] */
+    kf_gemm_nn(pool, O, npix, C, w, C, x, npix, y, npix);
+  } else {
+    float *col = scratch;
+    if (!col) col = malloc(kf_conv2d_scratch(C, H, W, kh, kw, stride, pad) * sizeof(float));
+    if (!col) {
+      kf_conv2d_direct(x, C, H, W, w, O, kh, kw, stride, pad, y, Ho, Wo);
+    } else {
+      int nb = kf_conv_block_cols(C, kh, kw, npix);
+      kf_im2col_args a = {x, C, H, W, kh, kw, stride, pad, Wo, 0, 0, col};
+      for (int p0 = 0; p0 < npix; p0 += nb) {
+        a.p0 = p0;
+        a.np = npix - p0 < nb ? npix - p0 : nb;
+        /* Copying is cheap: split only when a chunk has ~16K elements. */
+        kt_parallel_for(pool, kdim, 16384 / a.np + 1, kf_im2col_rows, &a);
+        /* y[:, p0:p0+np] = w[O][kdim] * col[kdim][np] */
+        kf_gemm_nn(pool, O, a.np, kdim, w, kdim, col, a.np, y + p0, npix);
+      }
+      if (col != scratch) free(col);
+    }
+  }
+
+  if (bias) {
+    for (int o = 0; o < O; o++) {
+      float *yo = y + (size_t)o * npix;
+      for (int p = 0; p < npix; p++) yo[p] += bias[o];
+    }
+  }
+}
+
+void kf_bn_fold(float *w, float *bias_inout, int O, int per_out,
+                const float *gamma, const float *beta, const float *mean,
+                const float *var, float eps) {
+  for (int o = 0; o < O; o++) {
+    double s = (double)gamma[o] / sqrt((double)var[o] + (double)eps);
+    float fs = (float)s;
+    float *wo = w + (size_t)o * per_out;
+    for (int i = 0; i < per_out; i++) wo[i] *= fs;
+    bias_inout[o] = (float)(((double)bias_inout[o] - mean[o]) * s + beta[o]);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bilinear resize.                                                           */
+
+/* Source taps of one output index along one axis, computed exactly as
+** PyTorch's CPU upsample_bilinear2d does (float arithmetic, same clamps):
+**   align_corners=1: src = dst * (in-1)/(out-1)   (0 when out == 1)
+**   align_corners=0: src = max((dst + 0.5) * in/out - 0.5, 0)
+** then i0 = min(floor(src), in-1), i1 = i0 + (i0 < in-1), l1 = src - i0
+** clamped to [0, 1], l0 = 1 - l1. Equal sizes copy straight through. */
+static void kf_bilinear_taps(int in, int out, int align_corners, int dst,
+                             int *i0, int *i1, float *l0, float *l1) {
+  if (in == out) {
+    *i0 = *i1 = dst;
+    *l0 = 1.0f;
+    *l1 = 0.0f;
+    return;
+  }
+  float src;
+  if (align_corners) {
+    float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+    src = scale * (float)dst;
+  } else {
+    float scale = (float)in / (float)out;
+    src = scale * ((float)dst + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+  }
+  int i = (int)floorf(src);
+  if (i > in - 1) i = in - 1;
+  float l = src - (float)i;
+  if (l < 0.0f) l = 0.0f;
+  if (l > 1.0f) l = 1.0f;
+  *i0 = i;
+  *i1 = i + (i < in - 1 ? 1 : 0);
+  *l1 = l;
+  *l0 = 1.0f - l;
+}
+
+void kf_resize_bilinear(const float *x, int C, int H, int W, float *y,
+                        int Ho, int Wo, int align_corners) {
+  if (C <= 0 || H <= 0 || W <= 0 || Ho <= 0 || Wo <= 0) return;
+  for (int c = 0; c < C; c++) {
+    const float *xc = x + (size_t)c * H * W;
+    float *yc = y + (size_t)c * Ho * Wo;
+    for (int oh = 0; oh < Ho; oh++) {
+      int h0, h1;
+      float lh0, lh1;
+      kf_bilinear_taps(H, Ho, align_corners, oh, &h0, &h1, &lh0, &lh1);
+      const float *r0 = xc + (size_t)h0 * W, *r1 = xc + (size_t)h1 * W;
+      for (int ow = 0; ow < Wo; ow++) {
+        int w0, w1;
+        float lw0, lw1;
+        /* Recomputed per pixel to keep the code short and allocation-free;
+        ** a resize is a tiny fraction of a network's time. */
+        kf_bilinear_taps(W, Wo, align_corners, ow, &w0, &w1, &lw0, &lw1);
+        yc[(size_t)oh * Wo + ow] =
+            lh0 * (lw0 * r0[w0] + lw1 * r0[w1]) + lh1 * (lw0 * r1[w0] + lw1 * r1[w1]);
+      }
+    }
+  }
+}

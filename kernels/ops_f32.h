@@ -1,0 +1,53 @@
+/*
+** ops_f32: the element-wise, normalisation and spatial fp32 operators of the
+** LAVT network (everything that is not a GEMM).
+**
+** Layouts: token matrices are row-major [rows][cols] (a Swin feature map of
+** H x W pixels and C channels is [H*W][C]); images/feature maps for convs and
+** resizes are planar CHW, as in PyTorch. All ops may run in place where the
+** comment says so.
+*/
+#ifndef RISQ_KERNELS_OPS_F32_H
+#define RISQ_KERNELS_OPS_F32_H
+
+#include <stddef.h>
+#include "kernels/threadpool.h"
+
+/* y[r][:] = (x[r][:] - mean) / sqrt(var + eps) * gamma + beta   (biased var,
+** as torch.nn.LayerNorm). gamma/beta may be NULL (1 / 0). In place allowed. */
+void kf_layernorm(const float *x, int rows, int cols, const float *gamma,
+                  const float *beta, float eps, float *y);
+
+/* Normalise each column over the rows (torch.nn.InstanceNorm1d on a (C, L)
+** input, affine=False, biased var). x is [rows=L][cols=C], in place. */
+void kf_instnorm_cols(float *x, int rows, int cols, float eps);
+
+/* Numerically stable softmax of each row, in place. */
+void kf_softmax_rows(float *x, int rows, int cols);
+
+void kf_gelu(float *x, size_t n);  /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+void kf_relu(float *x, size_t n);
+void kf_tanh(float *x, size_t n);
+
+/* 2-D convolution, zero padding, groups = 1.
+** x: [C][H][W]; w: [O][C][kh][kw] (PyTorch layout); bias: [O] or NULL;
+** y: [O][Ho][Wo] with Ho = (H + 2 pad - kh) / stride + 1 (same for W).
+** scratch: NULL (allocates internally) or at least kf_conv2d_scratch() floats. */
+size_t kf_conv2d_scratch(int C, int H, int W, int kh, int kw, int stride, int pad);
+void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
+               const float *w, const float *bias, int O, int kh, int kw,
+               int stride, int pad, float *y, float *scratch);
+
+/* Fold inference BatchNorm into the preceding conv: w[o][...] *= g[o]/sqrt(v[o]+eps),
+** b[o] = (b[o] - m[o]) * g[o]/sqrt(v[o]+eps) + beta[o]. bias_inout must hold O
+** floats (pass zeros when the conv had no bias). per_out = C*kh*kw. */
+void kf_bn_fold(float *w, float *bias_inout, int O, int per_out,
+                const float *gamma, const float *beta, const float *mean,
+                const float *var, float eps);
+
+/* Bilinear resize of [C][H][W] to [C][Ho][Wo], as F.interpolate(mode='bilinear')
+** with the given align_corners. */
+void kf_resize_bilinear(const float *x, int C, int H, int W, float *y,
+                        int Ho, int Wo, int align_corners);
+
+#endif

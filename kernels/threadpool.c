@@ -1,0 +1,196 @@
+/*
+** threadpool: a fixed pool of persistent worker threads that runs the
+** kernels' parallel loops (see threadpool.h for the contract).
+**
+** How a loop runs: the caller publishes the job (function, argument, range
+** and number of chunks) under the pool mutex, bumps a generation counter and
+** wakes the workers. Chunk 0 runs in the caller; worker i (1 <= i < nthreads)
+** runs chunk i if there is one. The caller then sleeps until the count of
+** outstanding chunks drops to zero. Workers sleep on a condition variable
+** between loops, so an idle pool costs nothing.
+**
+** Chunk boundaries depend only on (n, number of chunks), and each index is
+** handled by exactly one call of fn, so a kernel that computes each output
+** element independently of the range it was handed gives bit-identical
+** results for every thread count.
+**
+** Re-entrancy: a loop started from inside a worker (nested parallelism) or
+** while another thread is already driving the same pool runs serially in the
+** calling thread instead of deadlocking or interleaving jobs.
+*/
+#include "kernels/threadpool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct kt_pool {
+  int nthreads;              /* threads that run chunks, caller included */
+  pthread_t *workers;        /* nthreads - 1 worker threads */
+
+  pthread_mutex_t mu;        /* guards everything below */
+  pthread_cond_t work_cv;    /* signalled when a new generation is published */
+  pthread_cond_t done_cv;    /* signalled when pending drops to zero */
+  unsigned long generation;  /* bumped once per published loop */
+  int stop;                  /* set by kt_pool_destroy */
+
+  /* The current job. */
+  kt_range_fn fn;
+  void *arg;
+  int n;
+  int nchunks;
+  int pending;               /* worker chunks not finished yet */
+
+  pthread_mutex_t call_mu;   /* held by the thread driving a loop */
+};
+
+/* Per-thread marker: the pool whose worker this thread is (NULL for threads
+** the pool did not create). Used to detect nested loops. */
+static _Thread_local kt_pool *kt_current_worker_pool;
+
+/* Worker argument: the pool and the worker's chunk index. Allocated in one
+** block with the pool's worker array (see kt_pool_create). */
+typedef struct {
+  kt_pool *pool;
+  int index;
+} kt_worker_arg;
+
+/* Bounds of chunk i of nchunks over [0, n). Computed in 64 bits so that
+** n * i cannot overflow. */
+static void kt_chunk_bounds(int n, int nchunks, int i, int *begin, int *end) {
+  *begin = (int)((long long)n * i / nchunks);
+  *end = (int)((long long)n * (i + 1) / nchunks);
+}
+
+static void *kt_worker_main(void *p) {
+  kt_worker_arg *wa = (kt_worker_arg *)p;
+  kt_pool *pool = wa->pool;
+  const int index = wa->index;
+  unsigned long seen = 0;
+
+  kt_current_worker_pool = pool;
+  pthread_mutex_lock(&pool->mu);
+  for (;;) {
+    while (!pool->stop && pool->generation == seen)
+      pthread_cond_wait(&pool->work_cv, &pool->mu);
+    if (pool->stop) break;
+    seen = pool->generation;
+    if (index >= pool->nchunks) continue; /* nothing for us this time */
+
+    kt_range_fn fn = pool->fn;
+    void *arg = pool->arg;
+    int begin, end;
+    kt_chunk_bounds(pool->n, pool->nchunks, index, &begin, &end);
+    pthread_mutex_unlock(&pool->mu);
+
+    fn(arg, begin, end);
+
+    pthread_mutex_lock(&pool->mu);
+    if (--pool->pending == 0) pthread_cond_signal(&pool->done_cv);
+  }
+  pthread_mutex_unlock(&pool->mu);
+  return NULL;
+}
+
+kt_pool *kt_pool_create(int nthreads) {
+  if (nthreads < 1) nthreads = 1;
+  kt_pool *pool = calloc(1, sizeof(*pool));
+  if (!pool) return NULL;
+  pool->nthreads = 1;
+  if (pthread_mutex_init(&pool->mu, NULL) != 0) goto fail_pool;
+  if (pthread_mutex_init(&pool->call_mu, NULL) != 0) goto fail_mu;
+  if (pthread_cond_init(&pool->work_cv, NULL) != 0) goto fail_call_mu;
+  if (pthread_cond_init(&pool->done_cv, NULL) != 0) goto fail_work_cv;
+  if (nthreads == 1) return pool;
+
+  /* One allocation holds the thread handles followed by the worker args. */
+  int nworkers = nthreads - 1;
+  void *block = malloc((size_t)nworkers * (sizeof(pthread_t) + sizeof(kt_worker_arg)));
+  if (!block) goto fail_done_cv;
+  pool->workers = (pthread_t *)block;
+  kt_worker_arg *args = (kt_worker_arg *)(pool->workers + nworkers);
+
+  for (int i = 0; i < nworkers; i++) {
+    args[i].pool = pool;
+    args[i].index = i + 1;
+    if (pthread_create(&pool->workers[i], NULL, kt_worker_main, &args[i]) != 0) {
+      /* Shut down the ones already started, then give up. */
+      pool->nthreads = 1 + i;
+      kt_pool_destroy(pool);
+      return NULL;
+    }
+  }
+  pool->nthreads = nthreads;
+  return pool;
+
+fail_done_cv:
+  pthread_cond_destroy(&pool->done_cv);
+fail_work_cv:
+  pthread_cond_destroy(&pool->work_cv);
+fail_call_mu:
+  pthread_mutex_destroy(&pool->call_mu);
+fail_mu:
+  pthread_mutex_destroy(&pool->mu);
+fail_pool:
+  free(pool);
+  return NULL;
+}
+
+void kt_pool_destroy(kt_pool *pool) {
+  if (!pool) return;
+  int nworkers = pool->nthreads - 1;
+  if (nworkers > 0) {
+    pthread_mutex_lock(&pool->mu);
+    pool->stop = 1;
+    pthread_cond_broadcast(&pool->work_cv);
+    pthread_mutex_unlock(&pool->mu);
+    for (int i = 0; i < nworkers; i++) pthread_join(pool->workers[i], NULL);
+  }
+  free(pool->workers);
+  pthread_cond_destroy(&pool->done_cv);
+  pthread_cond_destroy(&pool->work_cv);
+  pthread_mutex_destroy(&pool->call_mu);
+  pthread_mutex_destroy(&pool->mu);
+  free(pool);
+}
+
+int kt_pool_threads(const kt_pool *pool) {
+  return pool ? pool->nthreads : 1;
+}
+
+void kt_parallel_for(kt_pool *pool, int n, int grain, kt_range_fn fn, void *arg) {
+  if (n <= 0) return;
+  if (grain <= 0) grain = 1;
+
+  /* As many chunks as threads, but none shorter than grain. */
+  int nchunks = kt_pool_threads(pool);
+  if (n / grain < nchunks) nchunks = n / grain;
+  if (nchunks <= 1) {
+    fn(arg, 0, n);
+    return;
+  }
+  /* Nested loop, or another thread is driving this pool: run serially. The
+  ** result is the same; only the speed differs. */
+  if (kt_current_worker_pool == pool || pthread_mutex_trylock(&pool->call_mu) != 0) {
+    fn(arg, 0, n);
+    return;
+  }
+
+  pthread_mutex_lock(&pool->mu);
+  pool->fn = fn;
+  pool->arg = arg;
+  pool->n = n;
+  pool->nchunks = nchunks;
+  pool->pending = nchunks - 1;
+  pool->generation++;
+  pthread_cond_broadcast(&pool->work_cv);
+  pthread_mutex_unlock(&pool->mu);
+
+  int begin, end;
+  kt_chunk_bounds(n, nchunks, 0, &begin, &end);
+  fn(arg, begin, end);
+
+  pthread_mutex_lock(&pool->mu);
+  while (pool->pending > 0) pthread_cond_wait(&pool->done_cv, &pool->mu);
+  pthread_mutex_unlock(&pool->mu);
+  pthread_mutex_unlock(&pool->call_mu);
+}

@@ -1,0 +1,76 @@
+/*
+** lavt: the LAVT ("lavt_one") referring-segmentation network in fp32.
+**
+** Owns the model configuration (model.yaml), the weights (safetensors, named as
+** the official LAVT state dict) and the forward pass: Swin encoder with a PWAM
+** fusion block and gated residual per stage, BERT text encoder, SimpleDecoding
+** decoder, bilinear upsample. models/README.md documents the exact semantics
+** (it is the contract the PyTorch reference in tools/ also follows).
+*/
+#ifndef RISQ_MODELS_LAVT_H
+#define RISQ_MODELS_LAVT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/threadpool.h"
+#include "models/tokenizer.h"
+
+#define LAVT_MAX_STAGES 4
+
+typedef struct lavt_config {
+    char name[64];
+    char arch[32];            /* "lavt_one" */
+    int input_size;           /* square input, pixels */
+    float mean[3], std[3];    /* on [0,1] RGB */
+    /* Swin */
+    int patch_size, embed_dim, nstages;
+    int depths[LAVT_MAX_STAGES], num_heads[LAVT_MAX_STAGES];
+    int window_size;
+    float mlp_ratio;
+    int fusion_heads[LAVT_MAX_STAGES];
+    /* BERT */
+    int vocab_size, hidden_size, num_layers, bert_heads, intermediate_size;
+    int max_position, type_vocab_size;
+    float bert_ln_eps;
+    /* text */
+    int max_tokens;
+    int num_classes;
+    char vocab_file[256], weights_file[256];
+} lavt_config;
+
+typedef struct lavt_model lavt_model;
+
+/* Parse and validate a model.yaml into *cfg (no weights touched). Errors read
+** "FILE:LINE:COL: message" (or "FILE: missing required key(s): ..."). A
+** bert.vocab_size of 0 means "the size of the vocab file" and is resolved by
+** lavt_load. */
+int lavt_config_load(const char *yaml_path, lavt_config *cfg, char *err, size_t errlen);
+
+/* Every parameter tensor lavt_one expects for cfg, in a fixed order, with its
+** official state-dict name and shape (what lavt_load binds; for converters and
+** tests). cfg->vocab_size must be resolved (> 0). Returns the count. */
+typedef void (*lavt_param_fn)(void *ctx, const char *name, int ndim, const int64_t *shape);
+int lavt_for_each_param(const lavt_config *cfg, lavt_param_fn fn, void *ctx);
+
+/* Load DIR/model.yaml, DIR/<weights>, DIR/<vocab>. Every missing or misshaped
+** tensor is reported with its name. */
+int lavt_load(const char *dir, lavt_model **out, char *err, size_t errlen);
+void lavt_free(lavt_model *m);
+
+const lavt_config *lavt_get_config(const lavt_model *m);
+const tok_vocab *lavt_vocab(const lavt_model *m);
+size_t lavt_weight_bytes(const lavt_model *m);  /* fp32 parameters held */
+size_t lavt_arena_bytes(const lavt_model *m);   /* activation buffers held */
+
+/* RGB8 image of w x h -> normalised CHW float at input_size x input_size
+** (bilinear, align_corners=False when the size differs). */
+void lavt_preprocess(const lavt_model *m, const uint8_t *rgb, int w, int h, float *out);
+
+/* image: [3][S][S] normalised (S = input_size); ids/mask: [max_tokens];
+** logits: [num_classes][S][S]. Not thread-safe per model (uses its arena);
+** the pool parallelises inside ops. */
+int lavt_forward(lavt_model *m, kt_pool *pool, const float *image,
+                 const int32_t *ids, const int32_t *mask, float *logits,
+                 char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+** test_gemm_f32: kf_gemm_nt / kf_gemm_nn against the *_ref triple loops over
+** a sweep of shapes (tile edges, K = 1, leading dimensions wider than the
+** matrices), with guard values around and between the output rows, NaN in
+** the unused input padding, and bit-identical results for 1, 2 and 3 threads.
+** Prints one line per check; exits non-zero on any failure.
+*/
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm_f32.h"
+
+static int g_fail, g_pass;
+
+static void check(int ok, const char *what) {
+  printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+  if (ok) g_pass++; else g_fail++;
+}
+
+/* splitmix64: small deterministic PRNG. */
+static uint64_t g_rng = 0x5eed1234abcdULL;
+static uint64_t rng_next(void) {
+  uint64_t z = (g_rng += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+static float rng_uniform(void) { /* [-1, 1) */
+  return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+#define GUARD 37 /* guard floats before and after every output buffer */
+
+/* A canary bit pattern that no computation produces. */
+static float canary(void) {
+  uint32_t u = 0x7fa5c3e1u; /* a signalling-NaN payload */
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static int is_canary(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u == 0x7fa5c3e1u;
+}
+
+/* Output buffer: GUARD + M*ldc + GUARD floats, all canaries. */
+static float *out_alloc(int M, int ldc) {
+  size_t n = (size_t)GUARD * 2 + (size_t)M * ldc;
+  float *p = malloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) p[i] = canary();
+  return p;
+}
+
+/* Every float outside the M x N window is still a canary. */
+static int guards_intact(const float *buf, int M, int N, int ldc) {
+  size_t n = (size_t)GUARD * 2 + (size_t)M * ldc;
+  for (size_t i = 0; i < n; i++) {
+    long off = (long)i - GUARD;
+    int inside = off >= 0 && off < (long)M * ldc && (off % ldc) < N;
+    if (!inside && !is_canary(buf[i])) return 0;
+  }
+  return 1;
+}
+
+/* Matrix rows x cols with leading dimension ld; the padding holds NaN so a
+** kernel that reads it produces NaN in its output. */
+static float *mat_alloc(int rows, int cols, int ld) {
+  float *p = malloc((size_t)rows * ld * sizeof(float));
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < ld; c++) p[(size_t)r * ld + c] = c < cols ? rng_uniform() : NAN;
+  return p;
+}
+
+/* Compare C (M x N) with Cref elementwise: |c - ref| <= tol where tol scales
+** with sum_k |a_ik||b_kj| (+ |bias_j|), the standard bound for a K-term sum. */
+static int close_enough(int nt, int M, int N, int K, const float *A, int lda,
+                        const float *B, int ldb, const float *bias,
+                        const float *C, const float *Cref, int ldc, double *worst) {
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = bias ? fabs(bias[j]) : 0.0;
+      for (int k = 0; k < K; k++) {
+        double b = nt ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+        s += fabs(A[(size_t)i * lda + k] * b);
+      }
+      double tol = (2.0 * K + 4.0) * FLT_EPSILON * s + 1e-30;
+      double d = fabs((double)C[(size_t)i * ldc + j] - Cref[(size_t)i * ldc + j]);
+      if (!(d <= tol)) return 0; /* also catches NaN */
+      if (d / tol > *worst) *worst = d / tol;
+    }
+  return 1;
+}
+
+/* One shape: blocked vs ref, guards, thread counts. Returns 1 when all good. */
+static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
+                    int use_bias, kt_pool *pools[3], double *worst) {
+  int brows = nt ? N : K, bcols = nt ? K : N;
+  float *A = mat_alloc(M, K, lda);
+  float *B = mat_alloc(brows, bcols, ldb);
+  float *bias = NULL;
+  if (use_bias) {
+    bias = malloc((size_t)N * sizeof(float));
+    for (int j = 0; j < N; j++) bias[j] = rng_uniform();
+  }
+  float *ref = out_alloc(M, ldc);
+  float *out[4];
+  int ok = 1;
+
+  if (nt) kf_gemm_nt_ref(M, N, K, A, lda, B, ldb, bias, ref + GUARD, ldc);
+  else kf_gemm_nn_ref(M, N, K, A, lda, B, ldb, ref + GUARD, ldc);
+
+  /* out[0]: NULL pool; out[1..3]: pools of 1, 2, 3 threads. */
+  for (int t = 0; t < 4; t++) {
+    kt_pool *pool = t == 0 ? NULL : pools[t - 1];
+    out[t] = out_alloc(M, ldc);
+    if (nt) kf_gemm_nt(pool, M, N, K, A, lda, B, ldb, bias, out[t] + GUARD, ldc);
+    else kf_gemm_nn(pool, M, N, K, A, lda, B, ldb, out[t] + GUARD, ldc);
+    if (!guards_intact(out[t], M, N, ldc)) {
+      printf("     guard bytes overwritten (threads=%d)\n", t);
+      ok = 0;
+    }
+    if (t > 0 && memcmp(out[t], out[0], ((size_t)GUARD * 2 + (size_t)M * ldc) * sizeof(float))) {
+      printf("     threads=%d differs from serial\n", t);
+      ok = 0;
+    }
+  }
+  if (!close_enough(nt, M, N, K, A, lda, B, ldb, bias, out[0] + GUARD, ref + GUARD, ldc, worst)) {
+    printf("     result differs from ref beyond tolerance\n");
+    ok = 0;
+  }
+
+  for (int t = 0; t < 4; t++) free(out[t]);
+  free(ref);
+  free(bias);
+  free(A);
+  free(B);
+  return ok;
+}
+
+int main(void) {
+  static const int sizes[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 129};
+  const int nsz = (int)(sizeof sizes / sizeof sizes[0]);
+  kt_pool *pools[3] = {kt_pool_create(1), kt_pool_create(2), kt_pool_create(3)};
+  char msg[200];
+
+  check(pools[0] && pools[1] && pools[2], "thread pools of 1, 2, 3 threads created");
+
+  /* Full sweep: for every (M, N), all K; leading dimensions vary with the
+  ** shape between exact and a few floats wider. One line per (form, M, N). */
+  for (int nt = 1; nt >= 0; nt--) {
+    for (int a = 0; a < nsz; a++)
+      for (int b = 0; b < nsz; b++) {
+        int M = sizes[a], N = sizes[b], ok = 1;
+        double worst = 0.0;
+        for (int c = 0; c < nsz; c++) {
+          int K = sizes[c];
+          int pad = (M * 7 + N * 3 + K) % 4 * 3; /* 0, 3, 6 or 9 */
+          int lda = K + pad;
+          int ldb = (nt ? K : N) + (pad + 3) % 10;
+          int ldc = N + (pad + 6) % 10;
+          int use_bias = nt && (M + N + K) % 2;
+          if (!run_case(nt, M, N, K, lda, ldb, ldc, use_bias, pools, &worst)) {
+            printf("     at M=%d N=%d K=%d lda=%d ldb=%d ldc=%d bias=%d\n",
+                   M, N, K, lda, ldb, ldc, use_bias);
+            ok = 0;
+          }
+        }
+        snprintf(msg, sizeof msg, "gemm_%s M=%d N=%d, K in sweep (worst err/tol %.3f)",
+                 nt ? "nt" : "nn", M, N, worst);
+        check(ok, msg);
+      }
+  }
+
+  /* Larger shapes where the pool really splits the work (above the serial
+  ** threshold), K > the K block (several K slices), tall and wide. */
+  static const int big[][3] = {
+    {300, 257, 300}, {1000, 5, 70}, {5, 1000, 70}, {129, 129, 600}, {64, 2100, 33}, {200, 9, 1030},
+  };
+  for (int nt = 1; nt >= 0; nt--)
+    for (size_t s = 0; s < sizeof big / sizeof big[0]; s++) {
+      int M = big[s][0], N = big[s][1], K = big[s][2];
+      double worst = 0.0;
+      int ok = run_case(nt, M, N, K, K + 5, (nt ? K : N) + 1, N + 2, nt, pools, &worst);
+      snprintf(msg, sizeof msg, "gemm_%s M=%d N=%d K=%d, threads 1/2/3 bit-identical (worst err/tol %.3f)",
+               nt ? "nt" : "nn", M, N, K, worst);
+      check(ok, msg);
+    }
+
+  /* Exact small case by hand: [1 2; 3 4] * [5 6; 7 8]^T + [1, -1]. */
+  {
+    const float A[] = {1, 2, 3, 4}, B[] = {5, 6, 7, 8}, bias[] = {1, -1};
+    float C[4];
+    kf_gemm_nt(NULL, 2, 2, 2, A, 2, B, 2, bias, C, 2);
+    check(C[0] == 18 && C[1] == 22 && C[2] == 40 && C[3] == 52, "gemm_nt 2x2 by hand");
+    kf_gemm_nn(NULL, 2, 2, 2, A, 2, B, 2, C, 2);
+    check(C[0] == 19 && C[1] == 22 && C[2] == 43 && C[3] == 50, "gemm_nn 2x2 by hand");
+  }
+
+  for (int t = 0; t < 3; t++) kt_pool_destroy(pools[t]);
+  printf("%d passed, %d failed\n", g_pass, g_fail);
+  return g_fail ? 1 : 0;
+}
