@@ -439,8 +439,9 @@ int runner_main(int argc, char **argv)
 
         const char *method = s->methods[c->method];
         const char *bits = c->bits < 0 ? "fp32" : s->bits[c->bits];
-        const suite_target *t = &s->targets[c->target];
-        const char *isa = "scalar";   /* the only kernel path built so far */
+        /* isa auto and scalar both mean the portable C kernels, the only
+        ** path built so far. */
+        const char *isa = "scalar";
         const char *error = model_err[0] ? model_err : data_err[0] ? data_err : !acc_ok ? acc_err : NULL;
 
         latency lat = {NAN, NAN, NAN, NAN};
@@ -504,8 +505,9 @@ int runner_main(int argc, char **argv)
         store_config sc = {s->models[c->model], model_hash[0] ? model_hash : NULL, s->datasets[c->dataset].label,
                            dataset_hash[0] ? dataset_hash : NULL, method, bits, isa, c->threads,
                            error ? "failed" : "ok", error, "timer", started, finished};
-        (void)t;
-        if (store_add_config(db, run_id, &sc, m, nm, smp, ns, NULL, err, sizeof err)) {
+        /* A failed configuration is stored with its error and no metrics:
+        ** it shows once in v_results, with NULL metric and value. */
+        if (store_add_config(db, run_id, &sc, m, error ? 0 : nm, smp, ns, NULL, err, sizeof err)) {
             fprintf(stderr, "risq run: %s\n", err);
             failed++;
         }
