@@ -875,8 +875,8 @@ static int bind_weights(lavt_model *m, const char *path, char *err, size_t errle
         rc = -1;
     } else if (b.nproblems) {
         set_err(err, errlen, "%s: %d of %d lavt_one tensors missing or misshaped "
-                             "(wrong model.yaml or checkpoint?):%s%s",
-                path, b.nproblems, e.count, b.problems, "");
+                             "(wrong model.yaml or checkpoint?):%s",
+                path, b.nproblems, e.count, b.problems);
         if (b.nproblems > MAX_LISTED) {
             char more[64];
             snprintf(more, sizeof more, "\n  and %d more", b.nproblems - MAX_LISTED);

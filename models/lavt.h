@@ -48,7 +48,8 @@ int lavt_config_load(const char *yaml_path, lavt_config *cfg, char *err, size_t 
 
 /* Every parameter tensor lavt_one expects for cfg, in a fixed order, with its
 ** official state-dict name and shape (what lavt_load binds; for converters and
-** tests). cfg->vocab_size must be resolved (> 0). Returns the count. */
+** tests). cfg->vocab_size must be resolved (> 0). Returns the count, -1 when
+** out of memory. */
 typedef void (*lavt_param_fn)(void *ctx, const char *name, int ndim, const int64_t *shape);
 int lavt_for_each_param(const lavt_config *cfg, lavt_param_fn fn, void *ctx);
 

@@ -3,9 +3,10 @@
 and the C tokenizer, computed with the PyTorch reference tools/lavt_ref.py.
 
 For N samples spread evenly over a dataset folder (sentence number k mod the
-sample's sentence count), plus two hand-written sentences on the first
-chosen image that exercise the tokenizer (case, accents, punctuation, an
-unknown word, and a sentence longer than max_tokens that loses its [SEP]):
+sample's sentence count), plus three hand-written sentences on the first
+chosen image that exercise the tokenizer (case, accents, punctuation, tab and
+newline, an [UNK] word, a sentence longer than max_tokens that loses its
+[SEP], and one of exactly max_tokens tokens):
 
     NNN_image.bin   float32 LE [3][S][S]   normalised input (preprocess())
     NNN_ids.bin     int32 LE [T]           token ids
@@ -36,7 +37,8 @@ from eval import load_model  # noqa: E402
 
 CRAFTED = [
     "Please SEGMENT the Café's small, RED circle -- it's near the (blue) box!",
-    "find the tiny little small large big red green blue yellow purple violet orange cyan pink thing",
+    "find the tiny little small large big red green blue yellow purple violet orange cyan pink thing here",
+    "the 2nd BLUE  square\tnear\nthe \u00f1and\u00fa box 42",
 ]
 
 

@@ -15,9 +15,11 @@ of "left"/"right").
 Per epoch: prints mean loss, samples/s, and val mIoU/oIoU (argmax, every
 sentence of --val); writes --ckpt (resume with --resume). At the end (or when
 --max-minutes is reached, after the current step) exports --out/weights.safetensors.
+The metadata records the global step reached; --stop-step N replays such a
+cut run deterministically (same seed, data, threads: same sampling order).
 
 usage: tools/train.py --data DIR --val DIR [--epochs 8] [--lr 5e-4] [--batch 32]
-       [--seed 1] [--out models/zoo/lavt-tiny] [--max-minutes 40] [--resume]
+       [--seed 1] [--out models/zoo/lavt-tiny] [--max-minutes 40] [--stop-step N] [--resume]
 """
 
 import argparse
@@ -125,10 +127,13 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dice", type=float, default=1.0, help="weight of the Dice term")
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
     ap.add_argument("--dropout", type=float, default=0.0, help="BERT dropout during training")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--val-max", type=int, default=None, help="evaluate at most this many val expressions")
     ap.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this wall time")
+    ap.add_argument("--stop-step", type=int, default=None,
+                    help="stop after this global step (replays a run cut by --max-minutes exactly)")
     ap.add_argument("--ckpt", default=os.path.join(HERE, "work", "ckpt.pt"))
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--no-export", action="store_true")
@@ -198,6 +203,13 @@ def main():
                 loss = loss + args.dice * dice.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            # Clip: InstanceNorm over the few positions of the last stage can
+            # produce huge gradients (a first run diverged to NaN at lr 5e-4).
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            if not torch.isfinite(loss) or not torch.isfinite(gnorm):
+                print("  step %d: non-finite loss/gradient, batch skipped" % step, flush=True)
+                step += 1
+                continue
             opt.step()
             step += 1
             tot_loss += loss.item()
@@ -206,7 +218,8 @@ def main():
                 print("  epoch %d step %d/%d loss %.4f lr %.2e %.1f samples/s" % (
                     epoch, b, steps_per_epoch, tot_loss / nb, opt.param_groups[0]["lr"],
                     nb * args.batch / (time.time() - t0)), flush=True)
-            if args.max_minutes is not None and time.time() - t_start > 60 * args.max_minutes:
+            if ((args.max_minutes is not None and time.time() - t_start > 60 * args.max_minutes)
+                    or (args.stop_step is not None and step >= args.stop_step)):
                 stopped = True
                 break
         dt = time.time() - t0
