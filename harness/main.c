@@ -3,6 +3,11 @@
 ** hands over to the harness modules; the only place that calls exit codes.
 **
 **   risq run [SUITE] [--db PATH] ...     run a suite, store results
+**   risq list [SUITE]                    print a suite's expanded matrix
+**   risq compare [--baseline REF] ...    compare two runs, check the gates
+**   risq report [-o html] ...            history report (trends, bits, boards)
+**   risq baseline set|list ...           named baselines
+**   risq merge [--db MAIN] OTHER...      merge other results histories
 **   risq dataset synth ...               write a synthetic dataset folder
 **   risq dataset info DIR                summarise a dataset folder
 */
@@ -13,7 +18,10 @@
 
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
+#include "harness/compare.h"
+#include "harness/report.h"
 #include "harness/runner.h"
+#include "harness/suite.h"
 
 #ifndef RISQ_VERSION
 #define RISQ_VERSION "unknown"
@@ -27,6 +35,11 @@ static const char usage_main[] =
     "\n"
     "commands:\n"
     "  run [SUITE]        run a suite (default suites/smoke.yaml), print and store results\n"
+    "  list [SUITE]       print a suite's expanded matrix without running it\n"
+    "  compare            compare two runs (default: latest vs previous), check gates\n"
+    "  report             history report: latest, trends, bit-widths, boards (-o html)\n"
+    "  baseline set|list  name a run as a baseline for compare\n"
+    "  merge OTHER...     bring runs of other results histories into one (--db MAIN)\n"
     "  dataset synth      write a procedural referring dataset folder\n"
     "  dataset info DIR   print a dataset folder's summary and content hash\n"
     "\n"
@@ -134,6 +147,45 @@ static int cmd_dataset_info(int argc, char **argv)
     return 0;
 }
 
+static const char usage_list[] =
+    "usage: risq list [SUITE]\n"
+    "\n"
+    "Load and validate SUITE (default " SUITE_DEFAULT_PATH "), merging its include:\n"
+    "files and applying its exclude: entries, and print the expanded matrix in run\n"
+    "order, one line per configuration: index, model, dataset, method, bits, isa,\n"
+    "threads, board. Nothing is run.\n"
+    "\n"
+    "exit status: 0 success, 2 usage or suite error\n";
+
+static int cmd_list(int argc, char **argv)
+{
+    const char *path = SUITE_DEFAULT_PATH;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_list, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' || i > 1) {
+            fprintf(stderr, "risq list: unexpected argument '%s'\n\n%s", argv[i], usage_list);
+            return 2;
+        }
+        path = argv[i];
+    }
+    char err[2048];
+    suite *s;
+    if (suite_load(path, &s, err, sizeof err)) {
+        fprintf(stderr, "risq list: %s\n", err);
+        return 2;
+    }
+    suite_config *c;
+    int n = suite_expand(s, &c);
+    if (n < 0) fprintf(stderr, "risq list: out of memory\n");
+    else suite_print(s, c, n, stdout);
+    free(c);
+    suite_free(s);
+    return n < 0 ? 2 : 0;
+}
+
 static int cmd_dataset(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "synth")) return cmd_dataset_synth(argc - 1, argv + 1);
@@ -162,7 +214,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "run")) return runner_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compare")) return cmp_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return report_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "baseline")) return cmp_baseline_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "merge")) return runner_merge_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "dataset")) return cmd_dataset(argc - 1, argv + 1);
+    if (!strcmp(cmd, "list")) return cmd_list(argc - 1, argv + 1);
     fprintf(stderr, "risq: unknown command '%s'\n\n%s", cmd, usage_main);
     return 2;
 }

@@ -1,30 +1,53 @@
 /*
-** runner: `risq run` (see runner.h).
+** runner: `risq run` and `risq merge` (see runner.h).
 **
-** Data flow (DESIGN.md "Data flow"): load and expand the suite; per model,
-** per dataset, one FP32 accuracy pass over every expression; per
-** configuration (method x bits x target x threads) a speed pass (warm-up,
-** then timed repetitions with CLOCK_MONOTONIC); each configuration is stored
-** in its own transaction as soon as it finishes, and a failing one is stored
-** as failed with its error while the suite goes on. Ctrl-C finishes the
-** configuration in flight and marks the run interrupted.
+** Data flow (DESIGN.md "Data flow"): load and expand the suite; per model
+** and dataset (both loaded in this process, shared with the children by
+** fork) one FP32 accuracy pass over every expression, run as its own child
+** job and reused by that pair's configurations; per configuration (method
+** x bits x target x threads) a speed pass (warm-up, then timed repetitions
+** with the counters of harness/measure.h) in a child of its own.
+**
+** Isolation: every job runs in a forked child with the suite's time limit
+** (timeout_s, --timeout overrides).  The child sends its result as one JSON
+** record through a pipe and _exits; the parent reads it, reaps the child
+** with wait4 (its peak RSS is the configuration's peak_rss_kb) and stores
+** the configuration in its own transaction.  A crash, a signal, a non-zero
+** exit or a timeout (SIGKILL at the limit) is stored as a failed
+** configuration with its reason and the suite goes on.  SIGINT/SIGTERM
+** kill the child in flight (which is not stored), mark the run
+** 'interrupted' and give exit status 1.  Children die with the parent
+** (PR_SET_PDEATHSIG), so `kill -9` of risq leaves no orphans.
+**
+** Test hooks (for tests/harness/test_cli_run.sh only): the environment
+** variables RISQ_TEST_CRASH, RISQ_TEST_SLEEP and RISQ_TEST_EXIT, each set to
+** a configuration index (0-based, expansion order), make that
+** configuration's child raise SIGSEGV, sleep forever or _exit(3) before it
+** measures anything.
 */
 #include "harness/runner.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "build_info.h"
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
+#include "harness/measure.h"
 #include "harness/metrics.h"
 #include "harness/store.h"
 #include "harness/suite.h"
@@ -41,24 +64,49 @@
 #endif
 
 #define DEFAULT_SUITE "suites/smoke.yaml"
+#define DEFAULT_TIMEOUT_S 600.0
 
 static const char usage[] =
-    "usage: risq run [SUITE] [--db PATH] [--board NAME] [--zoo DIR] [--quiet]\n"
+    "usage: risq run [SUITE] [--db PATH] [--board NAME] [--zoo DIR]\n"
+    "                [--counters auto|hardware|software|timer] [--timeout S] [--quiet]\n"
     "\n"
     "Run every configuration of SUITE (default " DEFAULT_SUITE "): per model and\n"
     "dataset an FP32 accuracy pass (miou, oiou, prec@0.5..0.9 over every referring\n"
     "expression), then per method, bits, target and thread count a speed pass\n"
-    "(warm-up, then timed repetitions). Prints a results table and appends the\n"
+    "(warm-up, then timed repetitions with counters). Each job runs in a child\n"
+    "process with a time limit; a crash or timeout is stored as a failed\n"
+    "configuration and the suite goes on. Prints a results table and appends the\n"
     "run to the SQLite history, one transaction per finished configuration.\n"
     "\n"
     "  --db PATH      results history (default " STORE_DEFAULT_PATH ")\n"
-    "  --board NAME   board name recorded with the machine identity\n"
+    "  --board NAME   board name recorded with the machine identity and the run\n"
     "  --zoo DIR      where model names are looked up (default: $RISQ_ZOO,\n"
     "                 then models/zoo, then ../models/zoo next to the suite)\n"
-    "  -q, --quiet    print only the final table\n"
+    "  --counters T   counter tier: auto (default: the best available),\n"
+    "                 hardware (PAPI cycles, instructions, cache misses),\n"
+    "                 software (perf task-clock, page faults, context switches)\n"
+    "                 or timer (wall time only); forcing an unavailable tier is\n"
+    "                 an error\n"
+    "  --timeout S    time limit of each job in seconds (default: the suite's\n"
+    "                 timeout_s, else 600)\n"
+    "  -q, --quiet    print only the final table (no progress line)\n"
     "\n"
     "exit status: 0 all configurations ran, 1 some failed or the run was\n"
     "interrupted, 2 usage, suite or database errors\n";
+
+static const char usage_merge[] =
+    "usage: risq merge [--db MAIN] OTHER.sqlite...\n"
+    "\n"
+    "Bring the runs of other results histories (e.g. from other machines or CI\n"
+    "jobs) into MAIN, with their configurations, metrics, raw samples, machine\n"
+    "and build rows, and the baselines MAIN does not define yet. Runs are\n"
+    "matched by their uuid, so merging a file again adds nothing. Each OTHER is\n"
+    "merged in one transaction and only read; a file that is not a risq history,\n"
+    "or has a newer schema, is refused.\n"
+    "\n"
+    "  --db MAIN      history to merge into (default " STORE_DEFAULT_PATH ")\n"
+    "\n"
+    "exit status: 0 every file merged, 2 usage or a file refused\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -253,6 +301,287 @@ static int accuracy_pass(evalctx *e, const ds_dataset *d, mt_acc *acc, char *err
     return 0;
 }
 
+/* -------------------------------------------------------- child jobs --- */
+
+/* A job runs in a forked child: it fills the JSON record rec and returns
+** 0, or returns -1 with a message in err. */
+typedef int (*job_fn)(void *ctx, json_t *rec, char *err, size_t errlen);
+
+/* What the parent learnt about one child job. */
+typedef struct jobres {
+    int ok;                     /* the child sent a record and exited 0 */
+    char reason[2048];          /* why not, for config.error */
+    const char *exit_reason;    /* "ok", "error", "signal", "timeout", "exit",
+                                ** "interrupted" */
+    json_t *rec;                /* the child's record (NULL when none) */
+    struct rusage ru;           /* the child's resource usage (wait4) */
+} jobres;
+
+/* JSON number, or null for NaN (jansson has no NaN). */
+static json_t *jnum(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static double jget(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Index named by environment variable `name`, or -2 when unset. */
+static int test_hook(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : -2;
+}
+
+/* Child side: never returns. */
+static void job_child(job_fn fn, void *ctx, int fd, pid_t parent, int hook_index)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);   /* the parent is already gone */
+    if (hook_index >= 0) {
+        if (test_hook("RISQ_TEST_CRASH") == hook_index) {
+            signal(SIGSEGV, SIG_DFL);   /* a real death by signal, even under ASan */
+            raise(SIGSEGV);
+        }
+        if (test_hook("RISQ_TEST_EXIT") == hook_index) _exit(3);
+        if (test_hook("RISQ_TEST_SLEEP") == hook_index)
+            for (;;) pause();
+    }
+    json_t *rec = json_object();
+    char err[2048] = "";
+    int rc = rec ? fn(ctx, rec, err, sizeof err) : -1;
+    if (!rec) {
+        rec = json_object();
+        snprintf(err, sizeof err, "out of memory in the child");
+    }
+    if (rc) json_object_set_new(rec, "error", json_string(err[0] ? err : "unknown error"));
+    char *txt = json_dumps(rec, JSON_COMPACT);
+    size_t len = txt ? strlen(txt) : 0, off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, txt + off, len - off);
+        if (w > 0) off += (size_t)w;
+        else if (w < 0 && errno == EINTR) continue;
+        else break;
+    }
+    _exit(off == len && txt ? (rc ? 3 : 0) : 4);
+}
+
+static void describe_signal(int sig, char *out, size_t n)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev) snprintf(out, n, "killed by signal %d (SIG%s)", sig, abbrev);
+    else snprintf(out, n, "killed by signal %d", sig);
+}
+
+/* Run fn in a child with a time limit; fill *r.  hook_index is the
+** configuration index the RISQ_TEST_* hooks compare with (-1: none). */
+static void run_job(job_fn fn, void *ctx, double timeout_s, int hook_index, jobres *r)
+{
+    memset(r, 0, sizeof *r);
+    r->exit_reason = "exit";
+    int pfd[2];
+    if (pipe(pfd) != 0) {
+        snprintf(r->reason, sizeof r->reason, "cannot create a pipe for the child: %s", strerror(errno));
+        r->exit_reason = "error";
+        return;
+    }
+    fflush(NULL);   /* nothing buffered may be written twice by the child */
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(r->reason, sizeof r->reason, "cannot fork the configuration's child: %s", strerror(errno));
+        r->exit_reason = "error";
+        close(pfd[0]);
+        close(pfd[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        job_child(fn, ctx, pfd[1], parent, hook_index);
+    }
+    close(pfd[1]);
+
+    double deadline = now_ms() + timeout_s * 1e3;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int killed = 0, timed_out = 0, status = 0, reaped = 0;
+    for (;;) {
+        if (interrupted) {
+            kill(pid, SIGKILL);
+            killed = 1;
+            break;
+        }
+        double left = deadline - now_ms();
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            killed = timed_out = 1;
+            break;
+        }
+        struct pollfd p = {pfd[0], POLLIN, 0};
+        int pr = poll(&p, 1, left > 200 ? 200 : (int)left + 1);
+        if (pr < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (pr == 0) continue;
+        if (len + 4096 > cap) {
+            size_t ncap = cap ? 2 * cap : 65536;
+            char *nb = realloc(buf, ncap);
+            if (!nb) break;
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t got = read(pfd[0], buf + len, cap - len - 1);
+        if (got > 0) len += (size_t)got;
+        else if (got < 0 && errno == EINTR) continue;
+        else break;   /* EOF: the child closed its end (exited) */
+    }
+    close(pfd[0]);
+    /* After EOF the child is exiting; still honour the limit and Ctrl-C. */
+    while (!killed) {
+        pid_t w = wait4(pid, &status, WNOHANG, &r->ru);
+        if (w == pid) {
+            reaped = 1;
+            break;
+        }
+        if (w < 0 && errno != EINTR) break;
+        if (interrupted || now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            killed = 1;
+            timed_out = !interrupted;
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (!reaped)
+        while (wait4(pid, &status, 0, &r->ru) < 0 && errno == EINTR) {}
+
+    if (buf && len > 0) {
+        buf[len] = 0;
+        json_error_t jerr;
+        r->rec = json_loadb(buf, len, 0, &jerr);
+    }
+    free(buf);
+    if (interrupted) {
+        r->exit_reason = "interrupted";
+        snprintf(r->reason, sizeof r->reason, "interrupted");
+    } else if (timed_out) {
+        r->exit_reason = "timeout";
+        snprintf(r->reason, sizeof r->reason, "timed out after %g s", timeout_s);
+    } else if (WIFSIGNALED(status)) {
+        r->exit_reason = "signal";
+        describe_signal(WTERMSIG(status), r->reason, sizeof r->reason);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r->rec) {
+        r->ok = 1;
+        r->exit_reason = "ok";
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == 3 && r->rec &&
+               json_is_string(json_object_get(r->rec, "error"))) {
+        r->exit_reason = "error";
+        snprintf(r->reason, sizeof r->reason, "%s", json_string_value(json_object_get(r->rec, "error")));
+    } else {
+        r->exit_reason = "exit";
+        snprintf(r->reason, sizeof r->reason, "the child exited with status %d without a result",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    if (!r->ok) {
+        json_decref(r->rec);
+        r->rec = NULL;
+    }
+}
+
+/* The FP32 accuracy job of one (model, dataset) pair. */
+typedef struct acc_job {
+    lavt_model *model;
+    const ds_dataset *data;
+} acc_job;
+
+static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
+{
+    acc_job *j = ctx;
+    evalctx e;
+    mt_acc acc;
+    int threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+    int rc = -1;
+    if (evalctx_init(&e, j->model, threads)) {
+        snprintf(err, errlen, "out of memory preparing the accuracy pass");
+    } else if (accuracy_pass(&e, j->data, &acc, err, errlen) == 0) {
+        for (int k = 0; k < MT_NMETRICS; k++) json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
+        json_object_set_new(rec, "expressions", json_integer(mt_count(&acc)));
+        rc = 0;
+    }
+    evalctx_free(&e);
+    return rc;
+}
+
+/* The speed job of one configuration. */
+typedef struct speed_job {
+    lavt_model *model;
+    const ds_dataset *data;
+    int threads, warmup, repetitions, counters;
+} speed_job;
+
+static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
+{
+    speed_job *j = ctx;
+    measure *mz = NULL;
+    evalctx e;
+    int rc = -1, n = j->repetitions;
+    measure_reading *rd = calloc((size_t)n, sizeof *rd);
+    if (!rd) {
+        snprintf(err, errlen, "out of memory preparing the speed pass");
+        return -1;
+    }
+    if (measure_open(j->counters, &mz, err, errlen)) {
+        free(rd);
+        return -1;
+    }
+    if (evalctx_init(&e, j->model, j->threads)) {
+        snprintf(err, errlen, "out of memory preparing the speed pass");
+        goto out;
+    }
+    const ds_sample *smp = &j->data->samples[0];
+    const ds_image *im = &j->data->images[smp->image];
+    for (int w = 0; w < j->warmup; w++)
+        if (predict(&e, im, smp->sentences[0], 0, err, errlen)) goto out;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    for (int r = 0; r < n; r++) {
+        if (measure_begin(mz, err, errlen)) goto out;
+        if (predict(&e, im, smp->sentences[0], 0, err, errlen)) goto out;
+        if (measure_end(mz, &rd[r], err, errlen)) goto out;
+    }
+    getrusage(RUSAGE_SELF, &r1);
+
+    json_object_set_new(rec, "tier", json_string(measure_tier_name(measure_get_tier(mz))));
+    json_t *lat = json_array(), *ctr = json_object();
+    for (int r = 0; r < n; r++) json_array_append_new(lat, json_real(rd[r].elapsed_ms));
+    json_object_set_new(rec, "latency_ms", lat);
+    for (int k = 0; k < MEASURE_NCOUNTERS; k++) {
+        if (n == 0 || isnan(rd[0].counter[k])) continue;   /* not counted by this tier */
+        json_t *a = json_array();
+        for (int r = 0; r < n; r++) json_array_append_new(a, jnum(rd[r].counter[k]));
+        json_object_set_new(ctr, measure_counter_name(k), a);
+    }
+    json_object_set_new(rec, "counters", ctr);
+    json_object_set_new(rec, "page_faults",
+                        json_integer((r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt)));
+    json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)lavt_weight_bytes(j->model)));
+    json_object_set_new(rec, "arena_bytes", json_integer((json_int_t)lavt_arena_bytes(j->model)));
+    rc = 0;
+out:
+    evalctx_free(&e);
+    measure_close(mz);
+    free(rd);
+    return rc;
+}
+
 /* ------------------------------------------------------------- output --- */
 
 static void print_header(void)
@@ -272,11 +601,52 @@ static void print_row(const char *model, const char *dataset, const char *method
     fflush(stdout);
 }
 
+/* Progress on a terminal: one line on stderr, rewritten with \r.  No
+** colour is used, so NO_COLOR needs nothing. */
+typedef struct progress {
+    int on, width, total;
+    double t0;
+} progress;
+
+static void progress_clear(progress *p)
+{
+    if (!p->on || !p->width) return;
+    fprintf(stderr, "\r%*s\r", p->width, "");
+    fflush(stderr);
+    p->width = 0;
+}
+
+static void fmt_dur(double s, char *out, size_t n)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(out, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress_show(progress *p, int done, const char *what)
+{
+    if (!p->on) return;
+    char el[32], eta[32] = "?", line[512];
+    double elapsed = (now_ms() - p->t0) / 1e3;
+    fmt_dur(elapsed, el, sizeof el);
+    if (done > 0) fmt_dur(elapsed / done * (p->total - done), eta, sizeof eta);
+    int w = snprintf(line, sizeof line, "[%d/%d] %s  elapsed %s  ETA %s", done, p->total, what, el, eta);
+    if (w > 150) {   /* keep it on one terminal line */
+        line[150] = 0;
+        w = 150;
+    }
+    int old = p->width;
+    fprintf(stderr, "\r%s%*s", line, old > w ? old - w : 0, "");
+    fflush(stderr);
+    p->width = w > old ? w : old;
+}
+
 /* --------------------------------------------------------------- main --- */
 
 typedef struct runopts {
     const char *suite_path, *db, *board, *zoo;
-    int quiet;
+    int quiet, counters;
+    double timeout_s;   /* <= 0: the suite's */
 } runopts;
 
 static int parse_args(int argc, char **argv, runopts *o)
@@ -284,18 +654,34 @@ static int parse_args(int argc, char **argv, runopts *o)
     static const struct option opts[] = {
         {"db", required_argument, 0, 'd'}, {"board", required_argument, 0, 'b'},
         {"zoo", required_argument, 0, 'z'}, {"quiet", no_argument, 0, 'q'},
+        {"counters", required_argument, 0, 'c'}, {"timeout", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->suite_path = DEFAULT_SUITE;
     o->db = STORE_DEFAULT_PATH;
+    o->counters = MEASURE_AUTO;
     optind = 1;
     int c;
+    char err[256], *end;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
         case 'd': o->db = optarg; break;
         case 'b': o->board = optarg; break;
         case 'z': o->zoo = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 'c':
+            if (measure_parse_tier(optarg, &o->counters, err, sizeof err)) {
+                fprintf(stderr, "risq run: %s\n", err);
+                return 2;
+            }
+            break;
+        case 't':
+            o->timeout_s = strtod(optarg, &end);
+            if (!*optarg || *end || !(o->timeout_s > 0) || o->timeout_s > 7 * 86400) {
+                fprintf(stderr, "risq run: --timeout: '%s' is not a number of seconds in (0, 604800]\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return 2;
         }
@@ -314,13 +700,87 @@ static void join_args(int argc, char **argv, char *out, size_t n)
     for (int i = 0; i < argc && len < n; i++) len += snprintf(out + len, n - len, " %s", argv[i]);
 }
 
+/* Per (model, dataset) pair: what the configurations of the pair share. */
+typedef struct pairstate {
+    lavt_model *model;
+    ds_dataset *data;
+    int cur_model, cur_dataset;
+    char model_hash[17], dataset_hash[17];
+    char model_err[2048], data_err[2048], acc_err[2200];
+    const char *acc_exit;          /* exit_reason of a failed accuracy job */
+    double acc[MT_NMETRICS];
+    int nexpr, acc_ok;
+} pairstate;
+
+/* Load the model and dataset of configuration c (when they change) and run
+** the pair's accuracy job. */
+static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, const runopts *o,
+                         double timeout_s)
+{
+    if (c->model != ps->cur_model) {
+        lavt_free(ps->model);
+        ps->model = NULL;
+        ps->cur_model = c->model;
+        ps->cur_dataset = -1;
+        ps->model_hash[0] = 0;
+        char dir[2048];
+        ps->model_err[0] = 0;
+        if (resolve_model(s->models[c->model], o->zoo, s->file, dir, sizeof dir)) {
+            snprintf(ps->model_err, sizeof ps->model_err,
+                     "model '%s' not found (looked in --zoo, $RISQ_ZOO, models/zoo and next to the suite)",
+                     s->models[c->model]);
+        } else if (lavt_load(dir, &ps->model, ps->model_err, sizeof ps->model_err) == 0) {
+            const lavt_config *mc = lavt_get_config(ps->model);
+            uint64_t h = 0xCBF29CE484222325ull;
+            char p[2400];
+            snprintf(p, sizeof p, "%s/model.yaml", dir);
+            hash_file(p, &h);
+            snprintf(p, sizeof p, "%s/%s", dir, mc->weights_file);
+            hash_file(p, &h);
+            snprintf(p, sizeof p, "%s/%s", dir, mc->vocab_file);
+            hash_file(p, &h);
+            snprintf(ps->model_hash, sizeof ps->model_hash, "%016llx", (unsigned long long)h);
+        }
+    }
+    if (c->dataset == ps->cur_dataset) return;
+    ds_free(ps->data);
+    ps->data = NULL;
+    ps->cur_dataset = c->dataset;
+    ps->dataset_hash[0] = 0;
+    const suite_dataset *sd = &s->datasets[c->dataset];
+    ps->data_err[0] = 0;
+    int drc = sd->is_synth ? synth_generate(&sd->synth, sd->split, &ps->data, ps->data_err, sizeof ps->data_err)
+                           : ds_load(sd->path, sd->split, &ps->data, ps->data_err, sizeof ps->data_err);
+    if (drc == 0) {
+        snprintf(ps->dataset_hash, sizeof ps->dataset_hash, "%016llx", (unsigned long long)ds_hash(ps->data));
+        if (ps->data->nsamples == 0) snprintf(ps->data_err, sizeof ps->data_err, "%s: the split has no samples", sd->label);
+    }
+    ps->acc_ok = 0;
+    ps->acc_err[0] = 0;
+    ps->acc_exit = "error";
+    if (ps->model && ps->data && !ps->data_err[0]) {
+        acc_job j = {ps->model, ps->data};
+        jobres r;
+        run_job(acc_job_fn, &j, timeout_s, -1, &r);
+        if (r.ok) {
+            for (int k = 0; k < MT_NMETRICS; k++) ps->acc[k] = jget(r.rec, mt_metrics[k].name);
+            ps->nexpr = (int)jget(r.rec, "expressions");
+            ps->acc_ok = 1;
+        } else {
+            snprintf(ps->acc_err, sizeof ps->acc_err, "FP32 accuracy pass: %s", r.reason);
+            ps->acc_exit = r.exit_reason;
+        }
+        json_decref(r.rec);
+    }
+}
+
 int runner_main(int argc, char **argv)
 {
     runopts o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
 
-    char err[2048];
+    char err[2048], why[1024];
     suite *s = NULL;
     if (suite_load(o.suite_path, &s, err, sizeof err)) {
         fprintf(stderr, "risq run: %s\n", err);
@@ -335,6 +795,21 @@ int runner_main(int argc, char **argv)
         suite_free(s);
         return 2;
     }
+    /* The suite's per-job time limit (suite field timeout_s), --timeout wins. */
+    double timeout_s = o.timeout_s > 0 ? o.timeout_s : s->timeout_s > 0 ? s->timeout_s : DEFAULT_TIMEOUT_S;
+
+    /* Counters: find the best tier; a forced tier must be available. */
+    measure_tier best = measure_probe(why, sizeof why);
+    if (o.counters != MEASURE_AUTO && o.counters > (int)best) {
+        fprintf(stderr, "risq run: counter tier '%s' is not available on this machine (%s); "
+                "the best available tier is '%s' (use --counters %s or --counters auto)\n",
+                measure_tier_name((measure_tier)o.counters), why, measure_tier_name(best),
+                measure_tier_name(best));
+        free(cfgs);
+        suite_free(s);
+        return 2;
+    }
+    int counters = o.counters == MEASURE_AUTO ? (int)best : o.counters;
 
     store *db = NULL;
     if (store_open(o.db, &db, err, sizeof err)) {
@@ -345,12 +820,15 @@ int runner_main(int argc, char **argv)
     }
     char command[1024];
     join_args(argc, argv, command, sizeof command);
-    store_run_info ri = {.suite = s->name, .command = command};
+    store_run_info ri = {.suite = s->name, .command = command, .suite_text = s->source_text};
     store_machine_probe(&ri.machine);
     if (o.board) {
         snprintf(ri.machine.board, sizeof ri.machine.board, "%s", o.board);
         store_machine_fingerprint(&ri.machine);
     }
+    ri.board = o.board;
+    for (int t = 0; !ri.board && t < s->ntargets; t++) ri.board = s->targets[t].board;
+    if (!ri.board && ri.machine.board[0]) ri.board = ri.machine.board;
     char commit[64];
     snprintf(commit, sizeof commit, "%s", RISQ_GIT_DESCRIBE);
     char *dirty = strstr(commit, "-dirty");
@@ -364,170 +842,187 @@ int runner_main(int argc, char **argv)
         suite_free(s);
         return 2;
     }
-    signal(SIGINT, on_sigint);
-    signal(SIGTERM, on_sigint);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;   /* no SA_RESTART: poll() must wake up */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (!o.quiet)
-        printf("risq run: suite '%s' (%s), %d configurations, run %lld in %s\n", s->name, s->file, ncfg,
-               (long long)run_id, o.db);
+        printf("risq run: suite '%s' (%s), %d configurations, run %lld in %s\n"
+               "risq run: counters: %s%s%s%s, time limit %g s per job\n",
+               s->name, s->file, ncfg, (long long)run_id, o.db, measure_tier_name((measure_tier)counters),
+               counters < (int)MEASURE_HARDWARE && why[0] ? " (" : "",
+               counters < (int)MEASURE_HARDWARE ? why : "",
+               counters < (int)MEASURE_HARDWARE && why[0] ? ")" : "", timeout_s);
     print_header();
 
+    progress prog = {!o.quiet && isatty(STDERR_FILENO), 0, ncfg, now_ms()};
     int failed = 0;
-    /* Per (model, dataset): the model, its dataset and FP32 accuracy are
-    ** computed once and shared by that pair's configurations. */
-    lavt_model *model = NULL;
-    int cur_model = -1, cur_dataset = -1;
-    char model_hash[17] = "", dataset_hash[17] = "", model_err[2048] = "", data_err[2048] = "";
-    ds_dataset *data = NULL;
-    double acc_vals[MT_NMETRICS];
-    int nexpr = 0, acc_ok = 0;
-    char acc_err[2048] = "";
+    pairstate ps;
+    memset(&ps, 0, sizeof ps);
+    ps.cur_model = ps.cur_dataset = -1;
 
     for (int ci = 0; ci < ncfg && !interrupted; ci++) {
         const suite_config *c = &cfgs[ci];
-        char started[32];
-        store_now_utc(started);
-        if (c->model != cur_model) {
-            lavt_free(model);
-            model = NULL;
-            cur_model = c->model;
-            cur_dataset = -1;
-            char dir[2048];
-            model_err[0] = 0;
-            if (resolve_model(s->models[c->model], o.zoo, s->file, dir, sizeof dir)) {
-                snprintf(model_err, sizeof model_err,
-                         "model '%s' not found (looked in --zoo, $RISQ_ZOO, models/zoo and next to the suite)",
-                         s->models[c->model]);
-            } else if (lavt_load(dir, &model, model_err, sizeof model_err) == 0) {
-                const lavt_config *mc = lavt_get_config(model);
-                uint64_t h = 0xCBF29CE484222325ull;
-                char p[2400];
-                snprintf(p, sizeof p, "%s/model.yaml", dir);
-                hash_file(p, &h);
-                snprintf(p, sizeof p, "%s/%s", dir, mc->weights_file);
-                hash_file(p, &h);
-                snprintf(p, sizeof p, "%s/%s", dir, mc->vocab_file);
-                hash_file(p, &h);
-                snprintf(model_hash, sizeof model_hash, "%016llx", (unsigned long long)h);
-            }
-        }
-        if (c->dataset != cur_dataset) {
-            ds_free(data);
-            data = NULL;
-            cur_dataset = c->dataset;
-            const suite_dataset *sd = &s->datasets[c->dataset];
-            data_err[0] = 0;
-            int drc = sd->is_synth ? synth_generate(&sd->synth, sd->split, &data, data_err, sizeof data_err)
-                                   : ds_load(sd->path, sd->split, &data, data_err, sizeof data_err);
-            if (drc == 0)
-                snprintf(dataset_hash, sizeof dataset_hash, "%016llx", (unsigned long long)ds_hash(data));
-            acc_ok = 0;
-            acc_err[0] = 0;
-            if (model && data) {
-                evalctx e;
-                mt_acc acc;
-                int threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
-                if (evalctx_init(&e, model, threads)) {
-                    snprintf(acc_err, sizeof acc_err, "out of memory preparing the accuracy pass");
-                } else if (accuracy_pass(&e, data, &acc, acc_err, sizeof acc_err) == 0) {
-                    for (int k = 0; k < MT_NMETRICS; k++) acc_vals[k] = mt_value(&acc, k);
-                    nexpr = (int)mt_count(&acc);
-                    acc_ok = 1;
-                }
-                evalctx_free(&e);
-            }
-        }
-
         const char *method = s->methods[c->method];
         const char *bits = c->bits < 0 ? "fp32" : s->bits[c->bits];
         /* isa auto and scalar both mean the portable C kernels, the only
         ** path built so far. */
         const char *isa = "scalar";
-        const char *error = model_err[0] ? model_err : data_err[0] ? data_err : !acc_ok ? acc_err : NULL;
+        char what[512], started[32];
+        snprintf(what, sizeof what, "%s %s %s %s %s t%d", s->models[c->model], s->datasets[c->dataset].label,
+                 method, bits, isa, c->threads);
+        progress_show(&prog, ci, what);
+        store_now_utc(started);
 
-        latency lat = {NAN, NAN, NAN, NAN};
-        double *samples = NULL;
-        long faults = -1;
-        char speed_err[2048] = "";
+        prepare_pair(&ps, s, c, &o, timeout_s);
+        if (interrupted) break;
+        const char *error = ps.model_err[0] ? ps.model_err : ps.data_err[0] ? ps.data_err
+                          : !ps.acc_ok ? ps.acc_err : NULL;
+        const char *exit_reason = error ? (error == ps.acc_err ? ps.acc_exit : "error") : "ok";
+
+        jobres r;
+        memset(&r, 0, sizeof r);
         if (!error) {
-            /* Speed pass: one expression, warm-up then timed repetitions. */
-            evalctx e;
-            samples = calloc((size_t)s->repetitions, sizeof *samples);
-            if (!samples || evalctx_init(&e, model, c->threads)) {
-                snprintf(speed_err, sizeof speed_err, "out of memory preparing the speed pass");
-            } else {
-                const ds_sample *smp = &data->samples[0];
-                const ds_image *im = &data->images[smp->image];
-                struct rusage r0, r1;
-                for (int w = 0; w < s->warmup && !speed_err[0]; w++)
-                    predict(&e, im, smp->sentences[0], 0, speed_err, sizeof speed_err);
-                getrusage(RUSAGE_SELF, &r0);
-                for (int r = 0; r < s->repetitions && !speed_err[0] && !interrupted; r++) {
-                    double t0 = now_ms();
-                    if (predict(&e, im, smp->sentences[0], 0, speed_err, sizeof speed_err)) break;
-                    samples[r] = now_ms() - t0;
-                }
-                getrusage(RUSAGE_SELF, &r1);
-                faults = (r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt);
-                if (interrupted && !speed_err[0]) snprintf(speed_err, sizeof speed_err, "interrupted");
-                evalctx_free(&e);
+            speed_job j = {ps.model, ps.data, c->threads, s->warmup, s->repetitions, counters};
+            run_job(speed_job_fn, &j, timeout_s, ci, &r);
+            if (interrupted) {
+                json_decref(r.rec);
+                break;   /* the configuration in flight is not stored */
             }
-            if (speed_err[0]) error = speed_err;
-            else lat = summarise(samples, s->repetitions);
+            if (!r.ok) error = r.reason;
+            exit_reason = r.exit_reason;
         }
 
-        store_metric m[MT_NMETRICS + 12];
-        int nm = 0;
-        for (int k = 0; k < MT_NMETRICS; k++)
-            m[nm++] = (store_metric){mt_metrics[k].name, acc_ok ? acc_vals[k] : NAN, !acc_ok, mt_metrics[k].unit};
-        m[nm++] = (store_metric){"expressions", nexpr, !acc_ok, "count"};
-        m[nm++] = (store_metric){"latency_ms", lat.median, isnan(lat.median), "ms"};
-        m[nm++] = (store_metric){"latency_p90_ms", lat.p90, isnan(lat.p90), "ms"};
-        m[nm++] = (store_metric){"latency_min_ms", lat.min, isnan(lat.min), "ms"};
-        m[nm++] = (store_metric){"latency_mad_ms", lat.mad, isnan(lat.mad), "ms"};
-        /* No PAPI yet: cycles and instructions are unavailable (NULL). */
-        m[nm++] = (store_metric){"cycles", NAN, 1, "count"};
-        m[nm++] = (store_metric){"instructions", NAN, 1, "count"};
-        m[nm++] = (store_metric){"page_faults", (double)faults, faults < 0, "count"};
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        /* Peak RSS of the whole risq process so far (per-configuration
-        ** isolation in child processes comes with the full harness). */
-        m[nm++] = (store_metric){"peak_rss_kb", (double)ru.ru_maxrss, 0, "kB"};
-        m[nm++] = (store_metric){"weight_bytes", model ? (double)lavt_weight_bytes(model) : NAN, !model, "bytes"};
-        m[nm++] = (store_metric){"arena_bytes", model ? (double)lavt_arena_bytes(model) : NAN, !model, "bytes"};
-
+        latency lat = {NAN, NAN, NAN, NAN};
+        store_metric m[MT_NMETRICS + 8 + MEASURE_NCOUNTERS];
+        int nm = 0, ns = 0;
         store_sample *smp = NULL;
-        int ns = 0;
-        if (!error && (smp = calloc((size_t)s->repetitions, sizeof *smp)))
-            for (; ns < s->repetitions; ns++) smp[ns] = (store_sample){"latency_ms", ns, samples[ns]};
+        double *vals = NULL;
+        const char *tier = measure_tier_name((measure_tier)counters);
+        if (!error) {
+            const json_t *la = json_object_get(r.rec, "latency_ms");
+            const json_t *ctr = json_object_get(r.rec, "counters");
+            int n = (int)json_array_size(la);
+            const char *t = json_string_value(json_object_get(r.rec, "tier"));
+            if (t) tier = t;
+            size_t maxs = (size_t)n * (1 + MEASURE_NCOUNTERS);
+            smp = calloc(maxs ? maxs : 1, sizeof *smp);
+            vals = calloc(n ? (size_t)n : 1, sizeof *vals);
+            for (int i = 0; i < n && smp && vals; i++) {
+                vals[i] = json_number_value(json_array_get(la, (size_t)i));
+                smp[ns++] = (store_sample){"latency_ms", i, vals[i]};
+            }
+            if (n > 0 && vals) lat = summarise(vals, n);
+            for (int k = 0; k < MT_NMETRICS; k++)
+                m[nm++] = (store_metric){mt_metrics[k].name, ps.acc[k], 0, mt_metrics[k].unit};
+            m[nm++] = (store_metric){"expressions", ps.nexpr, 0, "count"};
+            m[nm++] = (store_metric){"latency_ms", lat.median, 0, "ms"};
+            m[nm++] = (store_metric){"latency_p90_ms", lat.p90, 0, "ms"};
+            m[nm++] = (store_metric){"latency_min_ms", lat.min, 0, "ms"};
+            m[nm++] = (store_metric){"latency_mad_ms", lat.mad, 0, "ms"};
+            /* Counters: median per inference over the repetitions; NULL when
+            ** the tier does not count them.  page_faults is the total of the
+            ** timed repetitions (getrusage, whole child), in every tier. */
+            for (int k = 0; k < MEASURE_NCOUNTERS; k++) {
+                const json_t *a = json_object_get(ctr, measure_counter_name(k));
+                double med = NAN;
+                if (json_is_array(a) && vals) {
+                    int na = 0;
+                    for (int i = 0; i < n && i < (int)json_array_size(a); i++) {
+                        const json_t *v = json_array_get(a, (size_t)i);
+                        double x = json_is_number(v) ? json_number_value(v) : NAN;
+                        if (smp) smp[ns++] = (store_sample){measure_counter_name(k), i, x};
+                        if (!isnan(x)) vals[na++] = x;
+                    }
+                    if (na > 0) med = summarise(vals, na).median;
+                }
+                if (k != MEASURE_PAGE_FAULTS)
+                    m[nm++] = (store_metric){measure_counter_name(k), med, 0, measure_counter_unit(k)};
+            }
+            m[nm++] = (store_metric){"page_faults", jget(r.rec, "page_faults"), 0, "count"};
+            m[nm++] = (store_metric){"peak_rss_kb", (double)r.ru.ru_maxrss, 0, "kB"};
+            m[nm++] = (store_metric){"weight_bytes", jget(r.rec, "weight_bytes"), 0, "bytes"};
+            m[nm++] = (store_metric){"arena_bytes", jget(r.rec, "arena_bytes"), 0, "bytes"};
+        }
         char finished[32];
         store_now_utc(finished);
-        store_config sc = {s->models[c->model], model_hash[0] ? model_hash : NULL, s->datasets[c->dataset].label,
-                           dataset_hash[0] ? dataset_hash : NULL, method, bits, isa, c->threads,
-                           error ? "failed" : "ok", error, "timer", started, finished};
+        store_config sc = {
+            .model = s->models[c->model], .model_hash = ps.model_hash[0] ? ps.model_hash : NULL,
+            .dataset = s->datasets[c->dataset].label,
+            .dataset_hash = ps.dataset_hash[0] ? ps.dataset_hash : NULL, .method = method, .bits = bits,
+            .isa = isa, .threads = c->threads, .status = error ? "failed" : "ok", .error = error,
+            .counter_source = error ? NULL : tier, .started_at = started, .finished_at = finished,
+            .exit_reason = exit_reason, .timeout_s = timeout_s};
         /* A failed configuration is stored with its error and no metrics:
         ** it shows once in v_results, with NULL metric and value. */
-        if (store_add_config(db, run_id, &sc, m, error ? 0 : nm, smp, ns, NULL, err, sizeof err)) {
+        progress_clear(&prog);
+        if (store_add_config(db, run_id, &sc, m, error ? 0 : nm, smp, error ? 0 : ns, NULL, err, sizeof err)) {
             fprintf(stderr, "risq run: %s\n", err);
             failed++;
         }
         print_row(s->models[c->model], s->datasets[c->dataset].label, method, bits, isa, c->threads,
-                  acc_ok ? acc_vals : NULL, error ? NULL : &lat, error ? "FAILED" : "ok");
+                  ps.acc_ok ? ps.acc : NULL, error ? NULL : &lat, error ? "FAILED" : "ok");
         if (error) {
             fprintf(stderr, "  %s\n", error);
             failed++;
         }
-        free(samples);
         free(smp);
+        free(vals);
+        json_decref(r.rec);
     }
+    progress_clear(&prog);
 
     const char *status = interrupted ? "interrupted" : failed ? "failed" : "ok";
+    if (interrupted) fprintf(stderr, "risq run: interrupted; the configuration in flight was not stored\n");
     if (store_end_run(db, run_id, status, err, sizeof err)) fprintf(stderr, "risq run: %s\n", err);
     if (!o.quiet) printf("risq run: run %lld %s (%d failed); results in %s\n", (long long)run_id, status, failed, o.db);
-    lavt_free(model);
-    ds_free(data);
+    lavt_free(ps.model);
+    ds_free(ps.data);
     store_close(db);
     free(cfgs);
     suite_free(s);
     return interrupted || failed ? 1 : 0;
+}
+
+/* -------------------------------------------------------------- merge --- */
+
+int runner_merge_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *dbpath = STORE_DEFAULT_PATH;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dbpath = optarg; break;
+        case 'h': fputs(usage_merge, stdout); return 0;
+        default: fputs(usage_merge, stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "risq merge: name at least one history to merge\n\n%s", usage_merge);
+        return 2;
+    }
+    char err[2048];
+    store *db = NULL;
+    if (store_open(dbpath, &db, err, sizeof err)) {
+        fprintf(stderr, "risq merge: %s\n", err);
+        return 2;
+    }
+    int bad = 0;
+    for (int i = optind; i < argc; i++) {
+        store_merge_stats st;
+        if (store_merge(db, argv[i], &st, err, sizeof err)) {
+            fprintf(stderr, "risq merge: %s\n", err);
+            bad++;
+            continue;
+        }
+        printf("%s: %d run(s) added with %d configuration(s), %d already present, %d baseline(s) added\n",
+               argv[i], st.runs_added, st.configs_added, st.runs_present, st.baselines_added);
+    }
+    store_close(db);
+    return bad ? 2 : 0;
 }

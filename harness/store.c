@@ -6,7 +6,9 @@
 **   2. the schema: one SQL script per migration step, applied forward only
 **   3. open / close (identity checks, pragmas, migration)
 **   4. writes: begin run, add config, end run
-**   5. machine probe and fingerprint
+**   5. baselines
+**   6. merge of another history
+**   7. machine probe and fingerprint
 **
 ** Every value reaches SQLite through sqlite3_bind_*; the only SQL built
 ** here is constant text.  Every write transaction starts with BEGIN
@@ -264,11 +266,27 @@ static const char *const migrations[] = {
   "  JOIN machine m  ON m.id = r.machine_id\n"
   "  JOIN build b    ON b.id = r.build_id\n"
   "  LEFT JOIN metric mt ON mt.config_id = c.id;\n",
+
+  /* 1 -> 2: isolation and compare support.  v_results is unchanged. */
+  "ALTER TABLE run ADD COLUMN suite_text TEXT;\n"
+  "ALTER TABLE run ADD COLUMN board TEXT;\n"
+  "ALTER TABLE config ADD COLUMN exit_reason TEXT;\n"
+  "ALTER TABLE config ADD COLUMN timeout_s REAL;\n"
+  "CREATE TABLE baseline(\n"
+  "  name       TEXT PRIMARY KEY,\n"
+  "  run_uuid   TEXT NOT NULL,\n"
+  "  created_at TEXT NOT NULL\n"
+  ");\n",
 };
 
 /* Keep the header's version and the migration list in step. */
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration step per schema version");
+
+const char *store_migration_sql(int from){
+  if( from < 0 || from >= STORE_SCHEMA_VERSION ) return NULL;
+  return migrations[from];
+}
 
 /* Bring the schema to STORE_SCHEMA_VERSION.  Re-reads user_version inside
 ** the write transaction: another process may have migrated meanwhile. */
@@ -548,7 +566,8 @@ int store_begin_run(store *s, const store_run_info *ri, int64_t *run_id,
   if( upsert_machine(s, &m, &machine_id, err, errlen) ) goto fail;
   if( upsert_build(s, &ri->build, &build_id, err, errlen) ) goto fail;
   if( prep(s, "INSERT INTO run(uuid, suite, started_at, status, machine_id, "
-           "build_id, command) VALUES(?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+           "build_id, command, suite_text, board) "
+           "VALUES(?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
            &st, err, errlen) ) goto fail;
   make_uuid(uuid);
   bind_text(st, 1, uuid);
@@ -557,6 +576,8 @@ int store_begin_run(store *s, const store_run_info *ri, int64_t *run_id,
   sqlite3_bind_int64(st, 4, machine_id);
   sqlite3_bind_int64(st, 5, build_id);
   bind_text(st, 6, ri->command);
+  bind_text(st, 7, ri->suite_text);
+  bind_text(st, 8, ri->board && ri->board[0] ? ri->board : NULL);
   if( step_done(s, st, "recording the run", err, errlen) ) goto fail;
   *run_id = sqlite3_last_insert_rowid(s->db);
   sqlite3_finalize(st);
@@ -632,8 +653,9 @@ int store_add_config(store *s, int64_t run_id, const store_config *c,
 
   if( prep(s, "INSERT INTO config(run_id, model, model_hash, dataset, "
            "dataset_hash, method, bits, isa, threads, status, error, "
-           "counter_source, started_at, finished_at) VALUES(?1, ?2, ?3, "
-           "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+           "counter_source, started_at, finished_at, exit_reason, "
+           "timeout_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+           "?12, ?13, ?14, ?15, ?16)",
            &st, err, errlen) ) goto fail;
   sqlite3_bind_int64(st, 1, run_id);
   bind_text(st, 2, c->model);
@@ -650,6 +672,8 @@ int store_add_config(store *s, int64_t run_id, const store_config *c,
   bind_text(st, 12, c->counter_source);
   bind_text(st, 13, c->started_at ? c->started_at : now);
   bind_text(st, 14, c->finished_at ? c->finished_at : now);
+  bind_text(st, 15, c->exit_reason);
+  bind_real(st, 16, c->timeout_s, !(c->timeout_s > 0));
   rc = sqlite3_step(st);
   if( rc == SQLITE_CONSTRAINT_FOREIGNKEY ){
     errf(err, errlen, "%s: cannot record configuration: no run with id "
@@ -760,7 +784,259 @@ fail:
 }
 
 /* ------------------------------------------------------------------ */
-/* 5. machine probe                                                    */
+/* 5. baselines                                                        */
+/* ------------------------------------------------------------------ */
+
+int store_set_baseline(store *s, const char *name, int64_t run_id,
+                       char *err, size_t errlen){
+  sqlite3_stmt *st = NULL;
+  char uuid[33], now[32];
+  if( s == NULL || name == NULL || name[0] == 0 ){
+    errf(err, errlen, "store_set_baseline: a baseline needs a name");
+    return -1;
+  }
+  if( store_run_uuid(s, run_id, uuid, err, errlen) ) return -1;
+  if( begin_write(s, err, errlen) ) return -1;
+  if( prep(s, "INSERT INTO baseline(name, run_uuid, created_at) "
+           "VALUES(?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET "
+           "run_uuid = excluded.run_uuid, created_at = excluded.created_at",
+           &st, err, errlen) ) goto fail;
+  bind_text(st, 1, name);
+  bind_text(st, 2, uuid);
+  bind_text(st, 3, store_now_utc(now));
+  if( step_done(s, st, "recording the baseline", err, errlen) ) goto fail;
+  sqlite3_finalize(st);
+  st = NULL;
+  if( exec_sql(s, "COMMIT", "COMMIT of baseline", err, errlen) ) goto fail;
+  return 0;
+fail:
+  sqlite3_finalize(st);
+  rollback(s);
+  return -1;
+}
+
+int store_get_baseline(store *s, const char *name, int64_t *run_id,
+                       char *err, size_t errlen){
+  sqlite3_stmt *st = NULL;
+  int rc;
+  *run_id = 0;
+  if( s == NULL || name == NULL ){
+    errf(err, errlen, "store_get_baseline: missing argument");
+    return -1;
+  }
+  if( prep(s, "SELECT b.run_uuid, r.id FROM baseline b "
+           "LEFT JOIN run r ON r.uuid = b.run_uuid WHERE b.name = ?1",
+           &st, err, errlen) ) return -1;
+  bind_text(st, 1, name);
+  rc = sqlite3_step(st);
+  if( rc == SQLITE_DONE ){
+    errf(err, errlen, "%s: no baseline named '%s'", s->path, name);
+    rc = 1;
+  }else if( rc != SQLITE_ROW ){
+    errf(err, errlen, "%s: reading baseline '%s': %s", s->path, name,
+         sqlite3_errmsg(s->db));
+    rc = -1;
+  }else if( sqlite3_column_type(st, 1) == SQLITE_NULL ){
+    const unsigned char *u = sqlite3_column_text(st, 0);
+    errf(err, errlen, "%s: baseline '%s' names run %s, which is not in this "
+         "history (merge the history it came from with `risq merge`)",
+         s->path, name, u ? (const char *)u : "?");
+    rc = 1;
+  }else{
+    *run_id = sqlite3_column_int64(st, 1);
+    rc = 0;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* 6. merge                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+** The source is ATTACHed as `src`; the runs it has and this history lacks
+** (by uuid) get fresh ids here, in source order, through the temporary
+** maps merge_run and merge_config; machines and builds are matched by
+** their natural keys.  Schema version 1 sources lack the v2 columns, which
+** become NULL.
+*/
+static const char merge_map_runs_sql[] =
+  "DROP TABLE IF EXISTS temp.merge_run;\n"
+  "DROP TABLE IF EXISTS temp.merge_config;\n"
+  "CREATE TEMP TABLE merge_run AS\n"
+  "  SELECT r.id AS src_id,\n"
+  "         (SELECT coalesce(max(id), 0) FROM main.run)\n"
+  "           + row_number() OVER (ORDER BY r.id) AS dst_id\n"
+  "    FROM src.run r WHERE r.uuid NOT IN (SELECT uuid FROM main.run);\n"
+  "INSERT INTO main.machine(fingerprint, cpu_model, isa_flags, cores, board)\n"
+  "  SELECT fingerprint, cpu_model, isa_flags, cores, board FROM src.machine\n"
+  "   WHERE id IN (SELECT r.machine_id FROM src.run r\n"
+  "                JOIN temp.merge_run mr ON mr.src_id = r.id)\n"
+  "  ON CONFLICT(fingerprint) DO NOTHING;\n"
+  "INSERT INTO main.build(git_commit, dirty, compiler, flags)\n"
+  "  SELECT git_commit, dirty, compiler, flags FROM src.build\n"
+  "   WHERE id IN (SELECT r.build_id FROM src.run r\n"
+  "                JOIN temp.merge_run mr ON mr.src_id = r.id)\n"
+  "  ON CONFLICT(git_commit, dirty, compiler, flags) DO NOTHING;\n";
+
+#define MERGE_RUNS_SQL(V2COLS)                                              \
+  "INSERT INTO main.run(id, uuid, suite, started_at, finished_at, status,\n" \
+  "                     machine_id, build_id, command, suite_text, board)\n" \
+  "  SELECT mr.dst_id, r.uuid, r.suite, r.started_at, r.finished_at,\n"      \
+  "         r.status,\n"                                                     \
+  "         (SELECT m.id FROM main.machine m JOIN src.machine sm\n"          \
+  "             ON sm.fingerprint = m.fingerprint WHERE sm.id = r.machine_id),\n" \
+  "         (SELECT b.id FROM main.build b JOIN src.build sb\n"              \
+  "             ON sb.git_commit = b.git_commit AND sb.dirty = b.dirty\n"    \
+  "            AND sb.compiler = b.compiler AND sb.flags = b.flags\n"        \
+  "          WHERE sb.id = r.build_id),\n"                                   \
+  "         r.command, " V2COLS "\n"                                         \
+  "    FROM src.run r JOIN temp.merge_run mr ON mr.src_id = r.id\n"          \
+  "   ORDER BY mr.dst_id;\n"                                                 \
+  "CREATE TEMP TABLE merge_config AS\n"                                      \
+  "  SELECT c.id AS src_id, mr.dst_id AS run_dst,\n"                         \
+  "         (SELECT coalesce(max(id), 0) FROM main.config)\n"                \
+  "           + row_number() OVER (ORDER BY c.id) AS dst_id\n"               \
+  "    FROM src.config c JOIN temp.merge_run mr ON mr.src_id = c.run_id;\n"
+
+#define MERGE_CONFIGS_SQL(V2COLS)                                           \
+  "INSERT INTO main.config(id, run_id, model, model_hash, dataset,\n"        \
+  "    dataset_hash, method, bits, isa, threads, status, error,\n"           \
+  "    counter_source, started_at, finished_at, exit_reason, timeout_s)\n"   \
+  "  SELECT mc.dst_id, mc.run_dst, c.model, c.model_hash, c.dataset,\n"      \
+  "         c.dataset_hash, c.method, c.bits, c.isa, c.threads, c.status,\n" \
+  "         c.error, c.counter_source, c.started_at, c.finished_at,\n"       \
+  "         " V2COLS "\n"                                                    \
+  "    FROM src.config c JOIN temp.merge_config mc ON mc.src_id = c.id\n"    \
+  "   ORDER BY mc.dst_id;\n"                                                 \
+  "INSERT INTO main.metric(config_id, name, value, unit)\n"                  \
+  "  SELECT mc.dst_id, m.name, m.value, m.unit FROM src.metric m\n"          \
+  "    JOIN temp.merge_config mc ON mc.src_id = m.config_id;\n"              \
+  "INSERT INTO main.sample(config_id, name, idx, value)\n"                   \
+  "  SELECT mc.dst_id, x.name, x.idx, x.value FROM src.sample x\n"           \
+  "    JOIN temp.merge_config mc ON mc.src_id = x.config_id;\n"
+
+static const char merge_v1_sql[] =
+  MERGE_RUNS_SQL("NULL, NULL") MERGE_CONFIGS_SQL("NULL, NULL");
+static const char merge_v2_sql[] =
+  MERGE_RUNS_SQL("r.suite_text, r.board")
+  MERGE_CONFIGS_SQL("c.exit_reason, c.timeout_s");
+
+static const char merge_baselines_sql[] =
+  "INSERT INTO main.baseline(name, run_uuid, created_at)\n"
+  "  SELECT name, run_uuid, created_at FROM src.baseline WHERE true\n"
+  "  ON CONFLICT(name) DO NOTHING;\n";
+
+/* Check that src_path is a risq history this risq can read; *ver gets its
+** schema version. */
+static int merge_check_source(const char *src_path, int64_t *ver,
+                              char *err, size_t errlen){
+  sqlite3 *db = NULL;
+  int64_t appid = 0, nschema = 0;
+  struct stat sb;
+  int rc;
+  if( stat(src_path, &sb) != 0 ){
+    errf(err, errlen, "%s: %s", src_path, strerror(errno));
+    return -1;
+  }
+  rc = sqlite3_open_v2(src_path, &db, SQLITE_OPEN_READONLY, NULL);
+  if( rc == SQLITE_OK ){
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if( rc == SQLITE_OK ) rc = query_int(db, "PRAGMA application_id", &appid);
+    if( rc == SQLITE_OK ) rc = query_int(db, "PRAGMA user_version", ver);
+    if( rc == SQLITE_OK )
+      rc = query_int(db, "SELECT count(*) FROM sqlite_master", &nschema);
+    if( !sqlite3_get_autocommit(db) ) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  }
+  if( (rc & 0xff) == SQLITE_NOTADB ){
+    errf(err, errlen, "%s: not a SQLite database, so not a risq results "
+         "database; nothing merged", src_path);
+  }else if( rc != SQLITE_OK ){
+    errf(err, errlen, "%s: cannot read: %s", src_path,
+         db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  }else if( appid != STORE_APPLICATION_ID || *ver < 1 ){
+    errf(err, errlen, "%s: SQLite database that is not a risq results "
+         "database (application_id 0x%08llx, %lld schema objects); nothing "
+         "merged", src_path, (unsigned long long)(uint32_t)appid,
+         (long long)nschema);
+    rc = SQLITE_ERROR;
+  }else if( *ver > STORE_SCHEMA_VERSION ){
+    errf(err, errlen, "%s: results schema version %lld is newer than this "
+         "risq supports (%d); upgrade risq; nothing merged", src_path,
+         (long long)*ver, STORE_SCHEMA_VERSION);
+    rc = SQLITE_ERROR;
+  }
+  sqlite3_close_v2(db);
+  return rc == SQLITE_OK ? 0 : -1;
+}
+
+int store_merge(store *s, const char *src_path, store_merge_stats *out,
+                char *err, size_t errlen){
+  sqlite3_stmt *st = NULL;
+  int64_t ver = 0, n = 0, nsrc = 0;
+  store_merge_stats stats;
+  struct stat a, b;
+  int rc = -1;
+
+  memset(&stats, 0, sizeof stats);
+  if( out ) *out = stats;
+  if( s == NULL || src_path == NULL ){
+    errf(err, errlen, "store_merge: missing argument");
+    return -1;
+  }
+  if( merge_check_source(src_path, &ver, err, errlen) ) return -1;
+  if( stat(src_path, &a) == 0 && stat(s->path, &b) == 0
+   && a.st_dev == b.st_dev && a.st_ino == b.st_ino ){
+    errf(err, errlen, "%s: is the history being merged into; nothing merged",
+         src_path);
+    return -1;
+  }
+  if( prep(s, "ATTACH DATABASE ?1 AS src", &st, err, errlen) ) return -1;
+  bind_text(st, 1, src_path);
+  if( sqlite3_step(st) != SQLITE_DONE ){
+    errf(err, errlen, "%s: cannot attach for merging: %s", src_path,
+         sqlite3_errmsg(s->db));
+    sqlite3_finalize(st);
+    return -1;
+  }
+  sqlite3_finalize(st);
+
+  if( begin_write(s, err, errlen) ) goto detach;
+  if( exec_sql(s, merge_map_runs_sql, "merge (runs)", err, errlen) ) goto fail;
+  if( exec_sql(s, ver >= 2 ? merge_v2_sql : merge_v1_sql,
+               "merge (configs, metrics, samples)", err, errlen) ) goto fail;
+  if( query_int(s->db, "SELECT count(*) FROM temp.merge_run", &n) ) goto sqlfail;
+  stats.runs_added = (int)n;
+  if( query_int(s->db, "SELECT count(*) FROM src.run", &nsrc) ) goto sqlfail;
+  stats.runs_present = (int)(nsrc - n);
+  if( query_int(s->db, "SELECT count(*) FROM temp.merge_config", &n) )
+    goto sqlfail;
+  stats.configs_added = (int)n;
+  if( ver >= 2 ){
+    if( exec_sql(s, merge_baselines_sql, "merge (baselines)", err, errlen) )
+      goto fail;
+    stats.baselines_added = sqlite3_changes(s->db);
+  }
+  if( exec_sql(s, "DROP TABLE temp.merge_run; DROP TABLE temp.merge_config",
+               "merge (clean up)", err, errlen) ) goto fail;
+  if( exec_sql(s, "COMMIT", "COMMIT of merge", err, errlen) ) goto fail;
+  if( out ) *out = stats;
+  rc = 0;
+  goto detach;
+sqlfail:
+  errf(err, errlen, "%s: merging %s: %s", s->path, src_path,
+       sqlite3_errmsg(s->db));
+fail:
+  rollback(s);
+detach:
+  sqlite3_exec(s->db, "DETACH DATABASE src", NULL, NULL, NULL);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* 7. machine probe                                                    */
 /* ------------------------------------------------------------------ */
 
 /* ISA features worth keying results on, in the order they are listed.

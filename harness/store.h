@@ -3,8 +3,9 @@
 **
 ** This module owns the results database: opening/creating it, its schema
 ** and forward-only migrations, and every write the runner makes to it
-** (machine, build, run, config, metric and sample rows).  Readers (compare,
-** reports) may use the raw handle from store_sqlite() for SELECTs.
+** (machine, build, run, config, metric and sample rows), the named
+** baselines, and merging other histories into one (`risq merge`).  Readers
+** (compare, reports) may use the raw handle from store_sqlite() for SELECTs.
 **
 ** Database rules (see results/README.md for tables, view and queries):
 **   - PRAGMA application_id = STORE_APPLICATION_ID ('risq'),
@@ -29,7 +30,7 @@
 #include <stdint.h>
 
 #define STORE_APPLICATION_ID   0x72697371      /* 'risq' */
-#define STORE_SCHEMA_VERSION   1
+#define STORE_SCHEMA_VERSION   2
 #define STORE_DEFAULT_PATH     "results/history.sqlite"
 #define STORE_BUSY_TIMEOUT_MS  10000
 
@@ -59,6 +60,8 @@ typedef struct store_build {
 typedef struct store_run_info {
   const char   *suite;      /* suite name */
   const char   *command;    /* command line, for humans */
+  const char   *suite_text; /* the suite file's text (gates etc.), or NULL */
+  const char   *board;      /* --board or the suite's board, or NULL */
   store_machine machine;
   store_build   build;
 } store_run_info;
@@ -79,6 +82,9 @@ typedef struct store_config {
   const char *counter_source; /* "hardware", "software", "timer" or NULL */
   const char *started_at;     /* UTC ISO-8601 (store_now_utc) */
   const char *finished_at;
+  const char *exit_reason;    /* how its process ended: "ok", "error",
+                              ** "signal", "timeout", "exit"; NULL = unknown */
+  double      timeout_s;      /* its time limit; <= 0 stores NULL */
 } store_config;
 
 /* One metric value.  is_null (or a NaN value) stores NULL. */
@@ -128,6 +134,37 @@ int store_add_config(store *s, int64_t run_id, const store_config *c,
 ** finished_at = now. */
 int store_end_run(store *s, int64_t run_id, const char *status,
                   char *err, size_t errlen);
+
+/* Point baseline `name` at run run_id (by the run's uuid, so the name
+** survives `risq merge`), replacing an earlier target of that name. */
+int store_set_baseline(store *s, const char *name, int64_t run_id,
+                       char *err, size_t errlen);
+
+/* The run id baseline `name` points at, in *run_id.  Returns 0 when found,
+** 1 when there is no baseline of that name (or its run is not in this
+** history; err says which), -1 on a database error. */
+int store_get_baseline(store *s, const char *name, int64_t *run_id,
+                       char *err, size_t errlen);
+
+/* What store_merge() did. */
+typedef struct store_merge_stats {
+  int runs_added;        /* runs copied in */
+  int runs_present;      /* runs of the source already here (same uuid) */
+  int configs_added;
+  int baselines_added;   /* names not yet defined here */
+} store_merge_stats;
+
+/* Copy every run of the history at src_path that this one lacks (matched
+** by run uuid), with its configs, metrics, samples, machine and build rows,
+** and baselines whose names are not defined here, in one transaction.
+** Merging the same file again adds nothing.  Refuses a file that is not a
+** risq history or whose schema is newer; the source is only read. */
+int store_merge(store *s, const char *src_path, store_merge_stats *st,
+                char *err, size_t errlen);
+
+/* The SQL of migration step from -> from+1 (for tests that build an old
+** database), NULL when there is no such step. */
+const char *store_migration_sql(int from);
 
 /* Probe this machine: CPU model, ISA flags, cores, board (device-tree
 ** model when there is one), then the fingerprint.  Fields it cannot read

@@ -20,6 +20,7 @@ cut run deterministically (same seed, data, threads: same sampling order).
 
 usage: tools/train.py --data DIR --val DIR [--epochs 8] [--lr 5e-4] [--batch 32]
        [--seed 1] [--out models/zoo/lavt-tiny] [--max-minutes 40] [--stop-step N] [--resume]
+       [--init WEIGHTS]
 """
 
 import argparse
@@ -136,6 +137,8 @@ def main():
                     help="stop after this global step (replays a run cut by --max-minutes exactly)")
     ap.add_argument("--ckpt", default=os.path.join(HERE, "work", "ckpt.pt"))
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None,
+                    help="start from these weights (safetensors; e.g. an earlier stage) with a fresh schedule")
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args()
 
@@ -151,6 +154,9 @@ def main():
     val = prepare(args.val, cfg, wp)
 
     model = lavt_ref.build_model(cfg)
+    if args.init:
+        lavt_ref.load_weights(model, args.init)
+        print("initialised from %s" % args.init, flush=True)
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = args.dropout
@@ -237,6 +243,7 @@ def main():
     if not args.no_export:
         extra = {"epochs_done": str(epoch + 1), "steps": str(step), "stopped_early": str(stopped),
                  "train_data": os.path.basename(os.path.normpath(args.data)),
+                 "init": os.path.basename(args.init) if args.init else "",
                  "lr": str(args.lr), "batch": str(args.batch)}
         if last:
             extra["val_miou"] = "%.2f" % last["miou"]

@@ -1,7 +1,7 @@
 /*
 ** test_store.c -- checks harness/store.c: schema, pragmas, writes, the
-** v_results view, refusal of foreign/newer databases and concurrent
-** writers.  Works in a fresh mkdtemp directory; one line per check; exit
+** v_results view, refusal of foreign/newer databases, concurrent
+** writers, the v1 -> v2 migration, baselines and merging histories.  Works in a fresh mkdtemp directory; one line per check; exit
 ** status 1 when any check fails.
 */
 #include "harness/store.h"
@@ -163,6 +163,221 @@ static void concurrent(const char *path, const char *desc){
   }
 }
 
+/* Build a schema-version-1 history at path the way risq 1 did (its DDL is
+** migration step 0 -> 1), with one run of two configs. */
+static int make_v1(const char *path, const char *uuid){
+  sqlite3 *raw = NULL;
+  char sql[2048];
+  int ok = sqlite3_open(path, &raw) == SQLITE_OK
+        && sqlite3_exec(raw, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK
+        && sqlite3_exec(raw, store_migration_sql(0), NULL, NULL, NULL) == SQLITE_OK;
+  snprintf(sql, sizeof sql,
+    "PRAGMA application_id = %d; PRAGMA user_version = 1;"
+    "INSERT INTO machine(id, fingerprint, cpu_model, isa_flags, cores, board)"
+    " VALUES(7, 'fp-old', 'Old CPU', 'avx2', 4, NULL);"
+    "INSERT INTO build(id, git_commit, dirty, compiler, flags)"
+    " VALUES(3, 'c0ffee', 0, 'gcc 12', '-O2');"
+    "INSERT INTO run(id, uuid, suite, started_at, finished_at, status,"
+    " machine_id, build_id, command) VALUES(5, '%s', 'nightly',"
+    " '2025-01-01T00:00:00.000Z', '2025-01-01T00:10:00.000Z', 'ok', 7, 3,"
+    " 'risq run');"
+    "INSERT INTO config(id, run_id, model, dataset, method, bits, isa,"
+    " threads, status, error, counter_source) VALUES"
+    " (11, 5, 'lavt-tiny', 'synth', 'fp32', 'fp32', 'scalar', 1, 'ok', NULL,"
+    " 'timer'),"
+    " (12, 5, 'lavt-tiny', 'synth', 'fp32', 'fp32', 'scalar', 2, 'failed',"
+    " 'boom', NULL);"
+    "INSERT INTO metric VALUES(11, 'miou', 61.5, '%%'), (11, 'cycles', NULL,"
+    " 'count');"
+    "INSERT INTO sample VALUES(11, 'latency_ms', 0, 3.5), (11, 'latency_ms',"
+    " 1, 3.25);", STORE_APPLICATION_ID, uuid);
+  ok = ok && sqlite3_exec(raw, sql, NULL, NULL, NULL) == SQLITE_OK;
+  if( !ok ) printf("     (make_v1: %s)\n", sqlite3_errmsg(raw));
+  sqlite3_close(raw);
+  return ok ? 0 : -1;
+}
+
+/* Migration 1 -> 2 keeps every row and the view's output. */
+static void migration_v1(const char *dir){
+  char path[512], err[512], buf[256];
+  store *s = NULL;
+  sqlite3 *db;
+  snprintf(path, sizeof path, "%s/v1.sqlite", dir);
+  CHECK(make_v1(path, "00000000000000000000000000000aaa") == 0, "build a v1 history");
+  CHECK(store_open(path, &s, err, sizeof err) == 0, "open migrates v1 to v2");
+  if( s == NULL ){ printf("     %s\n", err); return; }
+  db = store_sqlite(s);
+  CHECK(qint(db, "PRAGMA user_version", NULL) == 2, "migrated file is version 2");
+  CHECK(qint(db, "SELECT count(*) FROM v_results", NULL) == 3
+        && qint(db, "SELECT value = 61.5 FROM v_results WHERE metric='miou' AND "
+                "run_id = 5 AND git_commit='c0ffee' AND machine='Old CPU' AND "
+                "suite='nightly' AND threads=1", NULL) == 1
+        && qint(db, "SELECT count(*) FROM v_results WHERE status='failed' AND "
+                "metric IS NULL", NULL) == 1, "v_results gives the v1 rows");
+  CHECK(qint(db, "SELECT count(*) FROM sample WHERE config_id=11", NULL) == 2
+        && qint(db, "SELECT count(*) FROM metric WHERE value IS NULL", NULL) == 1
+        && strcmp(qtext(db, "SELECT error FROM config WHERE id=12", buf,
+                        sizeof buf), "boom") == 0, "metrics, samples, errors intact");
+  CHECK(qint(db, "SELECT count(*) FROM run WHERE suite_text IS NULL AND board "
+             "IS NULL", NULL) == 1
+        && qint(db, "SELECT count(*) FROM config WHERE exit_reason IS NULL AND "
+                "timeout_s IS NULL", NULL) == 2, "new columns are NULL for old rows");
+  CHECK(qint(db, "SELECT count(*) FROM baseline", NULL) == 0, "baseline table exists");
+  store_close(s);
+  CHECK(store_open(path, &s, err, sizeof err) == 0
+        && qint(store_sqlite(s), "SELECT count(*) FROM v_results", NULL) == 3,
+        "reopening the migrated file changes nothing");
+  store_close(s);
+}
+
+/* Baselines, and merging histories (idempotent; refusals). */
+static void baselines_and_merge(const char *dir){
+  char a[512], b[512], v1[512], bad[512], err[512], buf[256];
+  store *sa = NULL, *sb = NULL;
+  store_run_info ri;
+  store_config c;
+  store_merge_stats st;
+  int64_t ra = 0, rb = 0, got = 0;
+  snprintf(a, sizeof a, "%s/merge-a.sqlite", dir);
+  snprintf(b, sizeof b, "%s/merge-b.sqlite", dir);
+  snprintf(v1, sizeof v1, "%s/merge-v1.sqlite", dir);
+  if( store_open(a, &sa, err, sizeof err) || store_open(b, &sb, err, sizeof err) ){
+    CHECK(0, err);
+    return;
+  }
+  run_info(&ri, "alpha");
+  ri.suite_text = "suite: alpha\n";
+  ri.board = "rpi5";
+  store_begin_run(sa, &ri, &ra, err, sizeof err);
+  config(&c, "fp32", "fp32", "ok", NULL);
+  c.exit_reason = "ok";
+  c.timeout_s = 60;
+  {
+    store_metric m[1] = {{"miou", 50, 0, "%"}};
+    store_sample smp[2] = {{"latency_ms", 0, 1.0}, {"latency_ms", 1, 2.0}};
+    CHECK(store_add_config(sa, ra, &c, m, 1, smp, 2, NULL, err, sizeof err) == 0,
+          "v2 config with exit_reason and timeout_s");
+  }
+  store_end_run(sa, ra, "ok", err, sizeof err);
+  CHECK(qint(store_sqlite(sa), "SELECT count(*) FROM run WHERE suite_text="
+             "'suite: alpha\n' AND board='rpi5'", NULL) == 1
+        && qint(store_sqlite(sa), "SELECT count(*) FROM config WHERE exit_reason="
+                "'ok' AND timeout_s=60", NULL) == 1, "run.suite_text, run.board stored");
+
+  /* baselines */
+  CHECK(store_get_baseline(sa, "main", &got, err, sizeof err) == 1
+        && strstr(err, "no baseline named 'main'") != NULL, "missing baseline reported");
+  CHECK(store_set_baseline(sa, "main", ra, err, sizeof err) == 0
+        && store_get_baseline(sa, "main", &got, err, sizeof err) == 0 && got == ra,
+        "set and get a baseline");
+  CHECK(store_set_baseline(sa, "main", 9999, err, sizeof err) != 0
+        && strstr(err, "no run with id 9999") != NULL, "baseline to a missing run refused");
+  CHECK(store_set_baseline(sa, "main", ra, err, sizeof err) == 0
+        && qint(store_sqlite(sa), "SELECT count(*) FROM baseline", NULL) == 1,
+        "setting a baseline again replaces it");
+
+  run_info(&ri, "beta");
+  store_begin_run(sb, &ri, &rb, err, sizeof err);
+  config(&c, "fp32", "fp32", "failed", "crashed");
+  store_add_config(sb, rb, &c, NULL, 0, NULL, 0, NULL, err, sizeof err);
+  store_end_run(sb, rb, "failed", err, sizeof err);
+  store_set_baseline(sb, "main", rb, err, sizeof err);     /* clashes: a's wins */
+  store_set_baseline(sb, "beta-base", rb, err, sizeof err);
+  store_close(sb);
+
+  /* merge b into a, twice */
+  CHECK(store_merge(sa, b, &st, err, sizeof err) == 0 && st.runs_added == 1
+        && st.configs_added == 1 && st.runs_present == 0 && st.baselines_added == 1,
+        "merge adds the other history's run, config and new baseline");
+  if( err[0] ) printf("     -> %s\n", err);
+  sqlite3 *db = store_sqlite(sa);
+  CHECK(qint(db, "SELECT count(*) FROM run", NULL) == 2
+        && qint(db, "SELECT count(*) FROM config WHERE error='crashed' AND run_id="
+                "(SELECT id FROM run WHERE suite='beta')", NULL) == 1,
+        "merged run and config present");
+  CHECK(store_get_baseline(sa, "main", &got, err, sizeof err) == 0 && got == ra,
+        "an existing baseline name is kept");
+  CHECK(store_get_baseline(sa, "beta-base", &got, err, sizeof err) == 0
+        && strcmp(qtext(db, "SELECT suite FROM run WHERE id = (SELECT id FROM run "
+                        "WHERE uuid = (SELECT run_uuid FROM baseline WHERE name="
+                        "'beta-base'))", buf, sizeof buf), "beta") == 0,
+        "merged baseline points at the merged run");
+  CHECK(store_merge(sa, b, &st, err, sizeof err) == 0 && st.runs_added == 0
+        && st.configs_added == 0 && st.runs_present == 1 && st.baselines_added == 0,
+        "merging the same file again adds nothing");
+  CHECK(qint(db, "SELECT count(*) FROM run", NULL) == 2
+        && qint(db, "SELECT count(*) FROM config", NULL) == 2
+        && qint(db, "SELECT count(*) FROM sample", NULL) == 2
+        && qint(db, "SELECT count(*) FROM machine", NULL) == 1
+        && qint(db, "SELECT count(*) FROM build", NULL) == 1,
+        "row counts unchanged after the second merge");
+
+  /* merge a into a fresh c: everything, with the metrics and samples */
+  {
+    char cpath[512];
+    store *sc = NULL;
+    snprintf(cpath, sizeof cpath, "%s/merge-c.sqlite", dir);
+    store_open(cpath, &sc, err, sizeof err);
+    CHECK(sc && store_merge(sc, a, &st, err, sizeof err) == 0 && st.runs_added == 2
+          && st.configs_added == 2 && st.baselines_added == 2,
+          "merge into an empty history copies every run");
+    if( sc ){
+      sqlite3 *dc = store_sqlite(sc);
+      CHECK(qint(dc, "SELECT count(*) FROM v_results", NULL) == 2
+            && qint(dc, "SELECT value = 50 FROM v_results WHERE metric='miou'", NULL) == 1
+            && qint(dc, "SELECT count(*) FROM sample", NULL) == 2
+            && qint(dc, "SELECT count(*) FROM run WHERE board='rpi5' AND "
+                    "suite_text='suite: alpha\n'", NULL) == 1
+            && qint(dc, "SELECT count(*) FROM pragma_foreign_key_check", NULL) == 0,
+            "merged rows complete and consistent");
+      CHECK(store_merge(sc, cpath, &st, err, sizeof err) != 0
+            && strstr(err, "being merged into") != NULL, "merging a file into itself refused");
+      store_close(sc);
+    }
+  }
+
+  /* a v1 source */
+  CHECK(make_v1(v1, "00000000000000000000000000000bbb") == 0, "build a v1 history to merge");
+  CHECK(store_merge(sa, v1, &st, err, sizeof err) == 0 && st.runs_added == 1
+        && st.configs_added == 2
+        && qint(db, "SELECT count(*) FROM sample s JOIN config c ON c.id=s.config_id "
+                "JOIN run r ON r.id=c.run_id WHERE r.uuid="
+                "'00000000000000000000000000000bbb'", NULL) == 2,
+        "a v1 history merges (without touching it)");
+  {
+    sqlite3 *raw = NULL;
+    sqlite3_open(v1, &raw);
+    CHECK(qint(raw, "PRAGMA user_version", NULL) == 1, "merge source left at v1");
+    sqlite3_close(raw);
+  }
+
+  /* refusals */
+  {
+    sqlite3 *raw = NULL;
+    snprintf(bad, sizeof bad, "%s/merge-newer.sqlite", dir);
+    make_v1(bad, "00000000000000000000000000000ccc");
+    sqlite3_open(bad, &raw);
+    sqlite3_exec(raw, "PRAGMA user_version = 999", NULL, NULL, NULL);
+    sqlite3_close(raw);
+    CHECK(store_merge(sa, bad, &st, err, sizeof err) != 0
+          && strstr(err, "newer than this risq") != NULL, "newer source refused");
+    printf("     -> %s\n", err);
+    snprintf(bad, sizeof bad, "%s/merge-other.sqlite", dir);
+    sqlite3_open(bad, &raw);
+    sqlite3_exec(raw, "CREATE TABLE run(uuid TEXT)", NULL, NULL, NULL);
+    sqlite3_close(raw);
+    CHECK(store_merge(sa, bad, &st, err, sizeof err) != 0
+          && strstr(err, "not a risq results database") != NULL, "non-risq source refused");
+    printf("     -> %s\n", err);
+    snprintf(bad, sizeof bad, "%s/merge-missing.sqlite", dir);
+    CHECK(store_merge(sa, bad, &st, err, sizeof err) != 0
+          && strstr(err, "No such file") != NULL, "missing source refused");
+    CHECK(qint(db, "SELECT count(*) FROM run", NULL) == 3
+          && sqlite3_get_autocommit(db), "refusals change nothing, leave no transaction");
+  }
+  store_close(sa);
+}
+
 int main(void){
   char tmpl[] = "/tmp/risq-test-store-XXXXXX";
   char *dir = mkdtemp(tmpl);
@@ -204,13 +419,17 @@ int main(void){
   CHECK(qint(db, "PRAGMA application_id", NULL) == STORE_APPLICATION_ID,
         "application_id is 'risq'");
   CHECK(qint(db, "PRAGMA user_version", NULL) == STORE_SCHEMA_VERSION,
-        "user_version is the schema version (1)");
+        "user_version is the schema version (2)");
   CHECK(strcmp(qtext(db, "PRAGMA journal_mode", buf, sizeof buf), "wal") == 0,
         "journal mode is WAL");
   CHECK(qint(db, "PRAGMA foreign_keys", NULL) == 1, "foreign keys on");
   CHECK(qint(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('machine',"
-             "'build','run','config','metric','sample','v_results')", NULL) == 7,
-        "all v1 tables and the view exist");
+             "'build','run','config','metric','sample','v_results','baseline')",
+             NULL) == 8, "all tables and the view exist");
+  CHECK(qint(db, "SELECT count(*) FROM pragma_table_info('run') WHERE name IN "
+             "('suite_text','board')", NULL) == 2
+        && qint(db, "SELECT count(*) FROM pragma_table_info('config') WHERE name "
+                "IN ('exit_reason','timeout_s')", NULL) == 2, "v2 columns exist");
 
   /* --- a run with two configs --- */
   run_info(&ri, "smoke");
@@ -358,7 +577,7 @@ int main(void){
     sqlite3_exec(raw, "PRAGMA user_version = 999", NULL, NULL, NULL);
     sqlite3_close(raw);
     snprintf(want, sizeof want, "%s: results schema version 999 is newer than "
-             "this risq supports (1); upgrade risq", path2);
+             "this risq supports (%d); upgrade risq", path2, STORE_SCHEMA_VERSION);
     CHECK(store_open(path2, &s, err, sizeof err) != 0 && s == NULL
           && strcmp(err, want) == 0, "user_version 999 refused with the message");
     printf("     -> %s\n", err);
@@ -417,6 +636,9 @@ int main(void){
     snprintf(fresh, sizeof fresh, "%s/fresh/history.sqlite", dir);
     concurrent(fresh, "two processes create and write a new DB");
   }
+
+  migration_v1(dir);
+  baselines_and_merge(dir);
 
   /* --- clean up (best effort) --- */
   {
