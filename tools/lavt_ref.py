@@ -33,7 +33,22 @@ def load_cfg(model_yaml):
 
 
 def gelu(x):
-    return F.gelu(x)  # exact erf GELU
+    """Exact (erf) GELU, x * Phi(x), from elementary ops.
+
+    Not F.gelu: in Debian's torch 1.13 CPU build, F.gelu's backward goes
+    through oneDNN, which returns garbage when the incoming gradient is not
+    contiguous (it is in PWAM, whose outputs are permuted): gradients of
+    1e9..1e35 at fusion.project_mm / vis_project, i.e. the NaN and
+    "non-finite grad norm" failures of the first training runs. Values are
+    the same as F.gelu to ~1e-7."""
+    return 0.5 * x * (1.0 + torch.erf(x * 0.7071067811865476))
+
+
+class GELU(nn.Module):
+    """nn.GELU replacement (no parameters; same state_dict)."""
+
+    def forward(self, x):
+        return gelu(x)
 
 
 # --------------------------------------------------------------------------
@@ -309,9 +324,9 @@ class SpatialImageLanguageAttention(nn.Module):
 class PWAM(nn.Module):
     def __init__(self, dim, l_dim, heads):
         super().__init__()
-        self.vis_project = nn.Sequential(nn.Conv1d(dim, dim, 1), nn.GELU(), nn.Dropout(0.0))
+        self.vis_project = nn.Sequential(nn.Conv1d(dim, dim, 1), GELU(), nn.Dropout(0.0))
         self.image_lang_att = SpatialImageLanguageAttention(dim, l_dim, heads)
-        self.project_mm = nn.Sequential(nn.Conv1d(dim, dim, 1), nn.GELU(), nn.Dropout(0.0))
+        self.project_mm = nn.Sequential(nn.Conv1d(dim, dim, 1), GELU(), nn.Dropout(0.0))
 
     def forward(self, x, l, lmask):
         vis = self.vis_project(x.permute(0, 2, 1))            # B,D,HW
@@ -328,8 +343,7 @@ class MMBasicLayer(nn.Module):
         self.fusion = PWAM(dim, l_dim, fheads)
         self.res_gate = nn.Sequential(nn.Linear(dim, dim, bias=False), nn.ReLU(),
                                       nn.Linear(dim, dim, bias=False), nn.Tanh())
-        nn.init.zeros_(self.res_gate[0].weight)
-        nn.init.zeros_(self.res_gate[2].weight)
+        nn.init.zeros_(self.res_gate[2].weight)  # gate = tanh(0) = 0 at init
         self.downsample = PatchMerging(dim) if downsample else None
 
     def forward(self, x, H, W, l, lmask):
@@ -440,15 +454,19 @@ class LAVTOne(nn.Module):
         self._init_swin()
 
     def _init_swin(self):
-        # Swin init: trunc-normal(0.02) Linear weights, zero bias, LN 1/0;
-        # res_gate stays zero (LAVT).
+        # Swin init: trunc-normal(0.02) Linear weights, zero bias, LN 1/0.
+        # res_gate: the gate starts at exactly zero, as LAVT intends, but must
+        # stay learnable. Zeroing BOTH of its layers would freeze it for good
+        # (each one's gradient is proportional to the other's weights); the
+        # official code zeroes both in MMBasicLayer but its backbone
+        # init_weights() then re-initialises every Linear (res_gate included)
+        # with trunc-normal(0.02). Here: layer 0 trunc-normal, layer 2 zero.
         for name, m in self.backbone.named_modules():
-            if isinstance(m, nn.Linear) and ".res_gate." not in name + ".":
+            if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         for l in self.backbone.layers:
-            nn.init.zeros_(l.res_gate[0].weight)
             nn.init.zeros_(l.res_gate[2].weight)
 
     def forward(self, img, ids, mask):

@@ -178,6 +178,29 @@ kill9() {
 }
 kill9 "$zoo" "fake model:"
 
+# 2d'. Ctrl-C (SIGINT) and SIGTERM: the child is killed, the run is 'interrupted', exit 1
+for sig in INT TERM; do
+  idb=$tmp/int-$sig.sqlite
+  "$risq" run "$tmp/kill.yaml" --db "$idb" --zoo "$zoo" -q >/dev/null 2>"$tmp/int.err" &
+  pid=$!
+  bgpids+=("$pid")
+  for _ in $(seq 1800); do
+    n=$(sqlite3 "$idb" "select count(*) from config" 2>/dev/null)
+    [ "${n:-0}" -ge 1 ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  child=$(ps --ppid "$pid" -o pid= | tr -d ' ')
+  kill -$sig "$pid"
+  wait "$pid"
+  rc=$?
+  check "SIG$sig: exit status 1" test $rc -eq 1
+  check "SIG$sig: run marked interrupted with finished_at" test "$(q "$idb" "select status||'|'||(finished_at is not null) from run")" = "interrupted|1"
+  check "SIG$sig: finished configurations kept, the one in flight not stored" test "$(q "$idb" "select count(*) from config where status='ok'")" -ge 1 -a "$(q "$idb" "select count(*) from config where status='failed'")" = 0
+  check "SIG$sig: says so" grep -q "interrupted" "$tmp/int.err"
+  check "SIG$sig: no child left" test -z "$child" -o -z "$(ps -p "${child:-1}" -o stat= 2>/dev/null | grep -v Z)"
+done
+
 # 2e. two risq runs writing one history at the same time lose nothing
 cdb=$tmp/conc.sqlite
 suite conc 5

@@ -116,6 +116,18 @@ int main(void)
             nfail++;
             continue;
         }
+        /* The C tokenizer must give the reference's ids (Python WordPiece in
+        ** tools/wordpiece.py), including truncation and padding. */
+        if (sent) {
+            int32_t cids[512], cmask[512];
+            if (T > 512 || tok_encode(lavt_vocab(m), sent, T, cids, cmask) != ntok ||
+                memcmp(cids, ids, (size_t)T * sizeof *ids) || memcmp(cmask, mask, (size_t)T * sizeof *mask)) {
+                fprintf(stderr, "test_parity: %s: C tokenizer ids differ from the reference for \"%s\"\n",
+                        name, sent);
+                nfail++;
+                continue;
+            }
+        }
         int nreal = 0;
         for (int t = 0; t < T; t++)
             nreal += mask[t] != 0;
