@@ -87,7 +87,7 @@ def run_eval(model, cfg, wp, d, swap=False, batch=64):
     r = {"expressions": int(len(pairs)), "miou": float(100 * iou.mean()) if len(iou) else 0.0,
          "oiou": float(100 * I.sum() / max(U.sum().item(), 1.0))}
     for t in (0.5, 0.6, 0.7, 0.8, 0.9):
-        r["prec@%.1f" % t] = float(100 * (iou > t).mean()) if len(iou) else 0.0
+        r["prec@%.1f" % t] = float(100 * (iou >= t).mean()) if len(iou) else 0.0
     return r
 
 

@@ -94,7 +94,7 @@ def evaluate(model, d, cfg, batch=64, limit=None):
     iou = torch.cat(ious).numpy()
     r = {"miou": 100.0 * iou.mean(), "oiou": 100.0 * I_tot / max(U_tot, 1)}
     for th in (0.5, 0.6, 0.7, 0.8, 0.9):
-        r["prec@%.1f" % th] = 100.0 * (iou > th).mean()
+        r["prec@%.1f" % th] = 100.0 * (iou >= th).mean()
     r["n"] = E
     return r
 
