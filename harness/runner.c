@@ -49,6 +49,7 @@
 #include "datasets/synth.h"
 #include "harness/measure.h"
 #include "harness/metrics.h"
+#include "harness/stats.h"
 #include "harness/store.h"
 #include "harness/suite.h"
 #include "kernels/ops_f32.h"
@@ -125,37 +126,13 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Quantile of sorted v[n] with linear interpolation (numpy's default). */
-static double quantile(const double *v, int n, double q)
-{
-    double pos = q * (n - 1);
-    int i = (int)pos;
-    if (i >= n - 1) return v[n - 1];
-    return v[i] + (pos - i) * (v[i + 1] - v[i]);
-}
-
 typedef struct latency { double median, p90, min, mad; } latency;
 
+/* Summary of raw samples (definitions in stats.c, shared with compare). */
 static latency summarise(const double *samples, int n)
 {
-    latency l;
-    double *v = malloc((size_t)n * sizeof *v);
-    if (!v) return (latency){NAN, NAN, NAN, NAN};
-    memcpy(v, samples, (size_t)n * sizeof *v);
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    l.median = quantile(v, n, 0.5);
-    l.p90 = quantile(v, n, 0.9);
-    l.min = v[0];
-    for (int i = 0; i < n; i++) v[i] = fabs(samples[i] - l.median);
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    l.mad = quantile(v, n, 0.5);
-    free(v);
+    latency l = {stats_median(samples, n), stats_p90(samples, n), stats_quantile(samples, n, 0.0),
+                 stats_mad(samples, n)};
     return l;
 }
 
