@@ -404,18 +404,29 @@ int store_open(const char *path, store **out, char *err, size_t errlen){
     goto fail;
   }
 
-  /* WAL: readers (compare, reports) never block the writer. */
+  /* WAL: readers (compare, reports) never block the writer.  Switching a
+  ** new file to WAL needs an exclusive lock, and SQLite returns SQLITE_BUSY
+  ** for it at once, without the busy handler, when another process opens
+  ** the same new file at that moment: so retry here, for as long as the
+  ** busy timeout would have waited. */
   {
-    sqlite3_stmt *st = NULL;
-    int wal = 0;
-    if( sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st,
-                           NULL) == SQLITE_OK
-     && sqlite3_step(st) == SQLITE_ROW ){
-      const unsigned char *m = sqlite3_column_text(st, 0);
-      wal = m && (sqlite3_stricmp((const char *)m, "wal") == 0
-                  || strcmp(path, ":memory:") == 0);   /* tests only */
+    int wal = 0, waited = 0;
+    for(;;){
+      sqlite3_stmt *st = NULL;
+      rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st,
+                              NULL);
+      if( rc == SQLITE_OK ) rc = sqlite3_step(st);
+      if( rc == SQLITE_ROW ){
+        const unsigned char *m = sqlite3_column_text(st, 0);
+        wal = m && (sqlite3_stricmp((const char *)m, "wal") == 0
+                    || strcmp(path, ":memory:") == 0);   /* tests only */
+      }
+      sqlite3_finalize(st);
+      if( (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED ) break;
+      if( waited >= STORE_BUSY_TIMEOUT_MS ) break;
+      sqlite3_sleep(10);
+      waited += 10;
     }
-    sqlite3_finalize(st);
     if( !wal ){
       errf(err, errlen, "%s: cannot switch the results database to WAL mode "
            "(%s); is it on a network file system?", path,
