@@ -19,6 +19,7 @@
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
 #include "harness/compare.h"
+#include "harness/modelcmd.h"
 #include "harness/report.h"
 #include "harness/runner.h"
 #include "harness/suite.h"
@@ -42,6 +43,8 @@ static const char usage_main[] =
     "  merge OTHER...     bring runs of other results histories into one (--db MAIN)\n"
     "  dataset synth      write a procedural referring dataset folder\n"
     "  dataset info DIR   print a dataset folder's summary and content hash\n"
+    "  model sites MODEL  list a model's quantization sites (and their quantizers)\n"
+    "  sensitivity MODEL  rank site groups by the mIoU their quantization costs\n"
     "\n"
     "options:\n"
     "  -h, --help         this help; `risq COMMAND --help` for a command\n"
@@ -220,6 +223,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "merge")) return runner_merge_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "dataset")) return cmd_dataset(argc - 1, argv + 1);
     if (!strcmp(cmd, "list")) return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "model")) return modelcmd_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sensitivity")) return sensitivity_main(argc - 1, argv + 1);
     fprintf(stderr, "risq: unknown command '%s'\n\n%s", cmd, usage_main);
     return 2;
 }

@@ -47,6 +47,7 @@
 #include "build_info.h"
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
+#include "harness/evaluate.h"
 #include "harness/measure.h"
 #include "harness/metrics.h"
 #include "harness/stats.h"
@@ -55,6 +56,7 @@
 #include "kernels/ops_f32.h"
 #include "kernels/threadpool.h"
 #include "models/lavt.h"
+#include "models/quantize.h"
 #include "models/tokenizer.h"
 
 #ifndef RISQ_COMPILER
@@ -146,135 +148,6 @@ static int hash_file(const char *path, uint64_t *h)
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
         for (size_t i = 0; i < n; i++) *h = (*h ^ buf[i]) * 0x100000001B3ull;
     fclose(f);
-    return 0;
-}
-
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Resolve a suite's model entry to a folder: a path if it contains '/',
-** else NAME under $RISQ_ZOO, --zoo, ./models/zoo or <suite dir>/../models/zoo. */
-static int resolve_model(const char *entry, const char *zoo, const char *suite_file,
-                         char *out, size_t outlen)
-{
-    if (strchr(entry, '/')) {
-        snprintf(out, outlen, "%s", entry);
-        return is_dir(out) ? 0 : -1;
-    }
-    const char *env = getenv("RISQ_ZOO");
-    char sdir[2048];
-    snprintf(sdir, sizeof sdir, "%s", suite_file);
-    char *slash = strrchr(sdir, '/');
-    if (slash) *slash = 0; else snprintf(sdir, sizeof sdir, ".");
-    const char *bases[4] = {zoo, env, "models/zoo", NULL};
-    char rel[2100];
-    snprintf(rel, sizeof rel, "%s/../models/zoo", sdir);
-    bases[3] = rel;
-    for (int i = 0; i < 4; i++) {
-        if (!bases[i]) continue;
-        snprintf(out, outlen, "%s/%s", bases[i], entry);
-        if (is_dir(out)) return 0;
-    }
-    return -1;
-}
-
-/* -------------------------------------------------------- evaluation --- */
-
-typedef struct evalctx {
-    lavt_model *model;
-    const lavt_config *cfg;
-    kt_pool *pool;
-    float *image, *logits, *up;   /* input, S x S logits, logits at dataset size */
-    uint8_t *pred;
-    size_t up_cap;
-} evalctx;
-
-static int evalctx_init(evalctx *e, lavt_model *m, int threads)
-{
-    memset(e, 0, sizeof *e);
-    e->model = m;
-    e->cfg = lavt_get_config(m);
-    int S = e->cfg->input_size, K = e->cfg->num_classes;
-    e->pool = kt_pool_create(threads);
-    e->image = malloc((size_t)3 * S * S * sizeof(float));
-    e->logits = malloc((size_t)K * S * S * sizeof(float));
-    return e->pool && e->image && e->logits ? 0 : -1;
-}
-
-static void evalctx_free(evalctx *e)
-{
-    kt_pool_destroy(e->pool);
-    free(e->image);
-    free(e->logits);
-    free(e->up);
-    free(e->pred);
-}
-
-/* Predict the mask of one expression at the image's own resolution:
-** logits are upsampled (bilinear, align_corners=True as LAVT) when the image
-** is not input_size, then argmax (class 1 only when strictly greater). */
-static int predict(evalctx *e, const ds_image *im, const char *sentence, int image_ready,
-                   char *err, size_t errlen)
-{
-    const lavt_config *c = e->cfg;
-    int S = c->input_size, T = c->max_tokens;
-    int32_t ids[512], mask[512];
-    if (T > 512) {
-        snprintf(err, errlen, "max_tokens %d exceeds 512", T);
-        return -1;
-    }
-    if (!image_ready) lavt_preprocess(e->model, im->rgb, im->w, im->h, e->image);
-    tok_encode(lavt_vocab(e->model), sentence, T, ids, mask);
-    if (lavt_forward(e->model, e->pool, e->image, ids, mask, e->logits, err, errlen)) return -1;
-    size_t npix = (size_t)im->w * im->h;
-    const float *lg = e->logits;
-    if (im->w != S || im->h != S) {
-        size_t need = (size_t)c->num_classes * npix;
-        if (need > e->up_cap) {
-            free(e->up);
-            free(e->pred);
-            e->up = malloc(need * sizeof(float));
-            e->pred = malloc(npix);
-            e->up_cap = need;
-            if (!e->up || !e->pred) {
-                e->up_cap = 0;
-                snprintf(err, errlen, "out of memory upsampling logits to %dx%d", im->w, im->h);
-                return -1;
-            }
-        }
-        kf_resize_bilinear(e->logits, c->num_classes, S, S, e->up, im->h, im->w, 1);
-        lg = e->up;
-    } else if (!e->pred) {
-        if (!(e->pred = malloc(npix))) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-    }
-    for (size_t q = 0; q < npix; q++) e->pred[q] = lg[npix + q] > lg[q];
-    return 0;
-}
-
-/* FP32 accuracy over every expression of the split. */
-static int accuracy_pass(evalctx *e, const ds_dataset *d, mt_acc *acc, char *err, size_t errlen)
-{
-    mt_init(acc);
-    int last_image = -1;
-    for (int i = 0; i < d->nsamples && !interrupted; i++) {
-        const ds_sample *s = &d->samples[i];
-        const ds_image *im = &d->images[s->image];
-        for (int k = 0; k < s->nsent; k++) {
-            if (predict(e, im, s->sentences[k], s->image == last_image, err, errlen)) return -1;
-            last_image = s->image;
-            mt_add(acc, e->pred, s->mask, (size_t)im->w * im->h);
-        }
-    }
-    if (interrupted) {
-        snprintf(err, errlen, "interrupted");
-        return -1;
-    }
     return 0;
 }
 
@@ -473,27 +346,120 @@ static void run_job(job_fn fn, void *ctx, double timeout_s, int hook_index, jobr
     }
 }
 
-/* The FP32 accuracy job of one (model, dataset) pair. */
+/* Threads of the accuracy passes: accuracy does not depend on them. */
+static int acc_threads(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+}
+
+/* The FP32 accuracy job of one (model, dataset) pair; it also writes every
+** expression's logits to ref_path, the reference of the quantized passes. */
 typedef struct acc_job {
     lavt_model *model;
     const ds_dataset *data;
+    const char *ref_path;
 } acc_job;
 
 static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
 {
     acc_job *j = ctx;
-    evalctx e;
+    ev_ctx e;
     mt_acc acc;
-    int threads = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
     int rc = -1;
-    if (evalctx_init(&e, j->model, threads)) {
+    FILE *ref = fopen(j->ref_path, "wb");
+    if (!ref) {
+        snprintf(err, errlen, "%s: cannot write the fp32 reference: %s", j->ref_path, strerror(errno));
+        return -1;
+    }
+    if (ev_init(&e, j->model, acc_threads())) {
         snprintf(err, errlen, "out of memory preparing the accuracy pass");
-    } else if (accuracy_pass(&e, j->data, &acc, err, errlen) == 0) {
+    } else if (ev_accuracy(&e, j->data, &acc, ref, NULL, NULL, &interrupted, err, errlen) == 0) {
         for (int k = 0; k < MT_NMETRICS; k++) json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
         json_object_set_new(rec, "expressions", json_integer(mt_count(&acc)));
         rc = 0;
     }
-    evalctx_free(&e);
+    if (fclose(ref) != 0 && rc == 0) {
+        snprintf(err, errlen, "%s: cannot write the fp32 reference (disk full?)", j->ref_path);
+        rc = -1;
+    }
+    ev_free(&e);
+    return rc;
+}
+
+/* The accuracy job of one quantized (method, bits) on a pair: calibrate
+** (timed: calib_s), install simulated execution, accuracy pass compared with
+** the fp32 reference.  The quantizer parameters go back to the parent as
+** JSON for the speed jobs. */
+typedef struct quant_job {
+    lavt_model *model;
+    const ds_dataset *data;
+    const float *ref;                 /* fp32 logits per expression */
+    const suite *s;
+    const suite_dataset *sd;
+    const char *method;
+    qm_bits bits;
+} quant_job;
+
+static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
+{
+    quant_job *j = ctx;
+    qm_recipe r;
+    if (qm_recipe_builtin(j->method, &r)) {
+        snprintf(err, errlen, "unknown method '%s'", j->method);
+        return -1;
+    }
+    /* the calibration split: for a synthetic dataset the generator's output
+    ** for seed + EV_CALIB_SEED_OFFSET, else the folder's calibration split */
+    ds_dataset *cd = NULL;
+    int drc;
+    if (j->sd->is_synth) {
+        synth_params p = j->sd->synth;
+        p.seed += EV_CALIB_SEED_OFFSET;
+        p.count = j->s->calib_samples;
+        drc = synth_generate(&p, j->s->calib_split, &cd, err, errlen);
+    } else {
+        drc = ds_load(j->sd->path, j->s->calib_split, &cd, err, errlen);
+    }
+    if (drc) return -1;
+    ev_calib cal;
+    int rc = ev_calib_build(j->model, cd, j->s->calib_samples, &cal, err, errlen);
+    ds_free(cd);
+    if (rc) return -1;
+    qm_state *q = NULL;
+    double t0 = now_ms();
+    rc = qm_calibrate(j->model, &r, j->bits, cal.s, cal.n, &q, err, errlen);
+    double calib_s = (now_ms() - t0) / 1e3;
+    ev_calib_free(&cal);
+    if (rc) return -1;
+    ev_ctx e;
+    mt_acc acc;
+    ev_agree ag;
+    rc = -1;
+    if (qm_apply(j->model, q, err, errlen) == 0) {
+        if (ev_init(&e, j->model, acc_threads())) {
+            snprintf(err, errlen, "out of memory preparing the accuracy pass");
+        } else if (ev_accuracy(&e, j->data, &acc, NULL, j->ref, &ag, &interrupted, err, errlen) == 0) {
+            for (int k = 0; k < MT_NMETRICS; k++)
+                json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
+            json_object_set_new(rec, "expressions", json_integer(mt_count(&acc)));
+            json_object_set_new(rec, "fp_agreement", jnum(ev_fp_agreement(&ag)));
+            double sq = ev_logit_sqnr_db(&ag);
+            json_object_set_new(rec, "logit_sqnr_db", jnum(isinf(sq) ? NAN : sq));
+            json_object_set_new(rec, "calib_s", json_real(calib_s));
+            json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)qm_weight_bytes(j->model, q)));
+            char *st = qm_state_to_json(q);
+            if (st) {
+                json_object_set_new(rec, "state", json_string(st));
+                free(st);
+                rc = 0;
+            } else {
+                snprintf(err, errlen, "out of memory writing the quantizer parameters");
+            }
+        }
+        ev_free(&e);
+    }
+    qm_detach(j->model);
+    qm_free(q);
     return rc;
 }
 
@@ -502,13 +468,15 @@ typedef struct speed_job {
     lavt_model *model;
     const ds_dataset *data;
     int threads, warmup, repetitions, counters;
+    const char *qstate;   /* quantizer parameters (JSON), NULL for fp32 */
 } speed_job;
 
 static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
 {
     speed_job *j = ctx;
     measure *mz = NULL;
-    evalctx e;
+    ev_ctx e;
+    qm_state *q = NULL;
     int rc = -1, n = j->repetitions;
     measure_reading *rd = calloc((size_t)n, sizeof *rd);
     if (!rd) {
@@ -519,19 +487,23 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         free(rd);
         return -1;
     }
-    if (evalctx_init(&e, j->model, j->threads)) {
+    memset(&e, 0, sizeof e);
+    if (j->qstate && (qm_state_from_json(j->model, j->qstate, &q, err, errlen) ||
+                      qm_apply(j->model, q, err, errlen)))
+        goto out;
+    if (ev_init(&e, j->model, j->threads)) {
         snprintf(err, errlen, "out of memory preparing the speed pass");
         goto out;
     }
     const ds_sample *smp = &j->data->samples[0];
     const ds_image *im = &j->data->images[smp->image];
     for (int w = 0; w < j->warmup; w++)
-        if (predict(&e, im, smp->sentences[0], 0, err, errlen)) goto out;
+        if (ev_predict(&e, im, smp->sentences[0], 0, err, errlen)) goto out;
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     for (int r = 0; r < n; r++) {
         if (measure_begin(mz, err, errlen)) goto out;
-        if (predict(&e, im, smp->sentences[0], 0, err, errlen)) goto out;
+        if (ev_predict(&e, im, smp->sentences[0], 0, err, errlen)) goto out;
         if (measure_end(mz, &rd[r], err, errlen)) goto out;
     }
     getrusage(RUSAGE_SELF, &r1);
@@ -549,11 +521,13 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     json_object_set_new(rec, "counters", ctr);
     json_object_set_new(rec, "page_faults",
                         json_integer((r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt)));
-    json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)lavt_weight_bytes(j->model)));
+    json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)qm_weight_bytes(j->model, q)));
     json_object_set_new(rec, "arena_bytes", json_integer((json_int_t)lavt_arena_bytes(j->model)));
     rc = 0;
 out:
-    evalctx_free(&e);
+    ev_free(&e);
+    qm_detach(j->model);
+    qm_free(q);
     measure_close(mz);
     free(rd);
     return rc;
@@ -563,7 +537,7 @@ out:
 
 static void print_header(void)
 {
-    printf("%-12s %-24s %-6s %-5s %-6s %3s %7s %7s %7s %7s %7s %7s %7s %11s %9s %s\n", "model", "dataset",
+    printf("%-12s %-24s %-15s %-5s %-6s %3s %7s %7s %7s %7s %7s %7s %7s %11s %9s %s\n", "model", "dataset",
            "method", "bits", "isa", "thr", "miou", "oiou", "p@0.5", "p@0.6", "p@0.7", "p@0.8", "p@0.9",
            "latency_ms", "mad_ms", "status");
 }
@@ -572,7 +546,7 @@ static void print_row(const char *model, const char *dataset, const char *method
                       const char *isa, int threads, const double *acc, const latency *lat,
                       const char *status)
 {
-    printf("%-12s %-24s %-6s %-5s %-6s %3d", model, dataset, method, bits, isa, threads);
+    printf("%-12s %-24s %-15s %-5s %-6s %3d", model, dataset, method, bits, isa, threads);
     for (int k = 0; k < MT_NMETRICS; k++) printf(" %7.2f", acc ? acc[k] : NAN);
     printf(" %11.3f %9.3f %s\n", lat ? lat->median : NAN, lat ? lat->mad : NAN, status);
     fflush(stdout);
@@ -687,7 +661,68 @@ typedef struct pairstate {
     const char *acc_exit;          /* exit_reason of a failed accuracy job */
     double acc[MT_NMETRICS];
     int nexpr, acc_ok;
+    float *ref;                    /* fp32 logits of every expression */
+    /* the current quantized (method, bits) of the pair */
+    int cur_method, cur_bits;
+    int q_ok;
+    char q_err[2200];
+    const char *q_exit;
+    double q_acc[MT_NMETRICS], q_agree, q_sqnr, q_calib_s, q_weight_bytes;
+    char *q_state;                 /* quantizer parameters (JSON) */
 } pairstate;
+
+/* Read the fp32 reference logits the accuracy job wrote (n floats). */
+static float *read_ref(const char *path, size_t n, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    if (!f || !v || fread(v, sizeof(float), n, f) != n) {
+        snprintf(err, errlen, "%.1024s: cannot read the fp32 reference logits", path);
+        free(v);
+        v = NULL;
+    }
+    if (f) fclose(f);
+    return v;
+}
+
+/* Calibrate and evaluate the quantized (method, bits) of configuration c, in
+** a child job, once per (model, dataset, method, bits). */
+static void prepare_quant(pairstate *ps, const suite *s, const suite_config *c, double timeout_s)
+{
+    if (c->method == ps->cur_method && c->bits == ps->cur_bits) return;
+    ps->cur_method = c->method;
+    ps->cur_bits = c->bits;
+    free(ps->q_state);
+    ps->q_state = NULL;
+    ps->q_ok = 0;
+    ps->q_err[0] = 0;
+    ps->q_exit = "error";
+    const char *method = s->methods[c->method];
+    if (!strcmp(method, "fp32") || !ps->acc_ok) return;
+    quant_job j = {ps->model, ps->data, ps->ref, s, &s->datasets[c->dataset], method, {8, 8}};
+    if (qm_bits_parse(s->bits[c->bits], &j.bits)) {
+        snprintf(ps->q_err, sizeof ps->q_err, "bit setting '%s' is not WxAy with 2 <= x, y <= 8",
+                 s->bits[c->bits]);
+        return;
+    }
+    jobres r;
+    run_job(quant_job_fn, &j, timeout_s, -1, &r);
+    if (r.ok) {
+        for (int k = 0; k < MT_NMETRICS; k++) ps->q_acc[k] = jget(r.rec, mt_metrics[k].name);
+        ps->q_agree = jget(r.rec, "fp_agreement");
+        ps->q_sqnr = jget(r.rec, "logit_sqnr_db");
+        ps->q_calib_s = jget(r.rec, "calib_s");
+        ps->q_weight_bytes = jget(r.rec, "weight_bytes");
+        const char *st = json_string_value(json_object_get(r.rec, "state"));
+        ps->q_state = st ? strdup(st) : NULL;
+        ps->q_ok = ps->q_state != NULL;
+        if (!ps->q_ok) snprintf(ps->q_err, sizeof ps->q_err, "quantization: no quantizer parameters");
+    } else {
+        snprintf(ps->q_err, sizeof ps->q_err, "calibration and quantized accuracy pass: %s", r.reason);
+        ps->q_exit = r.exit_reason;
+    }
+    json_decref(r.rec);
+}
 
 /* Load the model and dataset of configuration c (when they change) and run
 ** the pair's accuracy job. */
@@ -702,7 +737,7 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
         ps->model_hash[0] = 0;
         char dir[2048];
         ps->model_err[0] = 0;
-        if (resolve_model(s->models[c->model], o->zoo, s->file, dir, sizeof dir)) {
+        if (ev_resolve_model(s->models[c->model], o->zoo, s->file, dir, sizeof dir)) {
             snprintf(ps->model_err, sizeof ps->model_err,
                      "model '%s' not found (looked in --zoo, $RISQ_ZOO, models/zoo and next to the suite)",
                      s->models[c->model]);
@@ -720,6 +755,9 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
         }
     }
     if (c->dataset == ps->cur_dataset) return;
+    ps->cur_method = ps->cur_bits = -2;   /* the quantized results belong to the pair */
+    free(ps->ref);
+    ps->ref = NULL;
     ds_free(ps->data);
     ps->data = NULL;
     ps->cur_dataset = c->dataset;
@@ -736,17 +774,31 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
     ps->acc_err[0] = 0;
     ps->acc_exit = "error";
     if (ps->model && ps->data && !ps->data_err[0]) {
-        acc_job j = {ps->model, ps->data};
+        /* the fp32 logits go through a temporary file (removed below) */
+        const char *tmpdir = getenv("TMPDIR");
+        char path[4096];
+        snprintf(path, sizeof path, "%s/risq-fp32-ref-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+        int fd = mkstemp(path);
+        if (fd < 0) {
+            snprintf(ps->acc_err, sizeof ps->acc_err, "cannot create a temporary file for the fp32 "
+                     "reference logits: %s (set TMPDIR)", strerror(errno));
+            return;
+        }
+        close(fd);
+        acc_job j = {ps->model, ps->data, path};
         jobres r;
         run_job(acc_job_fn, &j, timeout_s, -1, &r);
         if (r.ok) {
             for (int k = 0; k < MT_NMETRICS; k++) ps->acc[k] = jget(r.rec, mt_metrics[k].name);
             ps->nexpr = (int)jget(r.rec, "expressions");
-            ps->acc_ok = 1;
+            ps->ref = read_ref(path, (size_t)ps->nexpr * ev_ref_floats(lavt_get_config(ps->model)),
+                               ps->acc_err, sizeof ps->acc_err);
+            ps->acc_ok = ps->ref != NULL;
         } else {
             snprintf(ps->acc_err, sizeof ps->acc_err, "FP32 accuracy pass: %s", r.reason);
             ps->acc_exit = r.exit_reason;
         }
+        unlink(path);
         json_decref(r.rec);
     }
 }
@@ -839,6 +891,7 @@ int runner_main(int argc, char **argv)
     pairstate ps;
     memset(&ps, 0, sizeof ps);
     ps.cur_model = ps.cur_dataset = -1;
+    ps.cur_method = ps.cur_bits = -2;
 
     for (int ci = 0; ci < ncfg && !interrupted; ci++) {
         const suite_config *c = &cfgs[ci];
@@ -855,14 +908,20 @@ int runner_main(int argc, char **argv)
 
         prepare_pair(&ps, s, c, &o, timeout_s);
         if (interrupted) break;
+        int quantized = strcmp(method, "fp32") != 0;
+        if (quantized) prepare_quant(&ps, s, c, timeout_s);
+        if (interrupted) break;
         const char *error = ps.model_err[0] ? ps.model_err : ps.data_err[0] ? ps.data_err
-                          : !ps.acc_ok ? ps.acc_err : NULL;
-        const char *exit_reason = error ? (error == ps.acc_err ? ps.acc_exit : "error") : "ok";
+                          : !ps.acc_ok ? ps.acc_err : quantized && !ps.q_ok ? ps.q_err : NULL;
+        const char *exit_reason = !error ? "ok" : error == ps.acc_err ? ps.acc_exit
+                                : error == ps.q_err ? ps.q_exit : "error";
+        const double *acc = quantized ? ps.q_acc : ps.acc;
 
         jobres r;
         memset(&r, 0, sizeof r);
         if (!error) {
-            speed_job j = {ps.model, ps.data, c->threads, s->warmup, s->repetitions, counters};
+            speed_job j = {ps.model, ps.data, c->threads, s->warmup, s->repetitions, counters,
+                           quantized ? ps.q_state : NULL};
             run_job(speed_job_fn, &j, timeout_s, ci, &r);
             if (interrupted) {
                 json_decref(r.rec);
@@ -873,7 +932,7 @@ int runner_main(int argc, char **argv)
         }
 
         latency lat = {NAN, NAN, NAN, NAN};
-        store_metric m[MT_NMETRICS + 8 + MEASURE_NCOUNTERS];
+        store_metric m[MT_NMETRICS + 12 + MEASURE_NCOUNTERS];
         int nm = 0, ns = 0;
         store_sample *smp = NULL;
         double *vals = NULL;
@@ -893,8 +952,13 @@ int runner_main(int argc, char **argv)
             }
             if (n > 0 && vals) lat = summarise(vals, n);
             for (int k = 0; k < MT_NMETRICS; k++)
-                m[nm++] = (store_metric){mt_metrics[k].name, ps.acc[k], 0, mt_metrics[k].unit};
+                m[nm++] = (store_metric){mt_metrics[k].name, acc[k], 0, mt_metrics[k].unit};
             m[nm++] = (store_metric){"expressions", ps.nexpr, 0, "count"};
+            if (quantized) {   /* fp32 has no reference to agree with */
+                m[nm++] = (store_metric){"fp_agreement", ps.q_agree, 0, "%"};
+                m[nm++] = (store_metric){"logit_sqnr_db", ps.q_sqnr, 0, "dB"};
+                m[nm++] = (store_metric){"calib_s", ps.q_calib_s, 0, "s"};
+            }
             m[nm++] = (store_metric){"latency_ms", lat.median, 0, "ms"};
             m[nm++] = (store_metric){"latency_p90_ms", lat.p90, 0, "ms"};
             m[nm++] = (store_metric){"latency_min_ms", lat.min, 0, "ms"};
@@ -940,7 +1004,8 @@ int runner_main(int argc, char **argv)
             failed++;
         }
         print_row(s->models[c->model], s->datasets[c->dataset].label, method, bits, isa, c->threads,
-                  ps.acc_ok ? ps.acc : NULL, error ? NULL : &lat, error ? "FAILED" : "ok");
+                  ps.acc_ok && (!quantized || ps.q_ok) ? acc : NULL, error ? NULL : &lat,
+                  error ? "FAILED" : "ok");
         if (error) {
             fprintf(stderr, "  %s\n", error);
             failed++;
@@ -957,6 +1022,8 @@ int runner_main(int argc, char **argv)
     if (!o.quiet) printf("risq run: run %lld %s (%d failed); results in %s\n", (long long)run_id, status, failed, o.db);
     lavt_free(ps.model);
     ds_free(ps.data);
+    free(ps.ref);
+    free(ps.q_state);
     store_close(db);
     free(cfgs);
     suite_free(s);

@@ -29,7 +29,8 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-const char *const suite_methods[] = {"fp32", NULL};
+const char *const suite_methods[] = {"fp32", "minmax", "percentile", "omse", "ptq4vit", "ptq4ris",
+                                     "ptq4ris-no-drq", "ptq4ris-no-rorq", NULL};
 const char *const suite_known_methods[] = {"fp32", "minmax", "percentile", "omse", "ptq4vit",
                                            "ptq4ris", "ptq4ris-no-drq", "ptq4ris-no-rorq", NULL};
 static const char *const known_isas[] = {"auto", "scalar", "avx2", "avx512vnni", "neon", NULL};

@@ -40,6 +40,8 @@ typedef struct {
     float *norm1_w, *norm1_b, *rpb_table, *qkv_w, *qkv_b, *proj_w, *proj_b;
     float *norm2_w, *norm2_b, *fc1_w, *fc1_b, *fc2_w, *fc2_b;
     float *bias; /* derived: relative position bias [heads][w*w][w*w] */
+    /* activation site ids */
+    int s_in, s_q, s_k, s_v, s_sm, s_proj, s_mlp, s_gelu;
 } swin_block_w;
 
 typedef struct {
@@ -52,11 +54,15 @@ typedef struct {
     float *mask; /* derived: shift mask [nW][w*w][w*w]; NULL if no shifted block */
     int D, heads, fheads, hid;                  /* dims */
     int H, W, Hp, Wp;                           /* token grid, padded grid */
+    /* activation site ids: PWAM, gate, patch merging */
+    int s_fin, s_ftext, s_fq, s_fk, s_fsm, s_fv, s_fout, s_mm, s_ggelu, s_grelu, s_merge;
 } swin_stage;
 
 typedef struct {
     float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *ao_w, *ao_b, *ln1_w, *ln1_b;
     float *i_w, *i_b, *o_w, *o_b, *ln2_w, *ln2_b;
+    /* activation site ids */
+    int s_in, s_q, s_k, s_sm, s_v, s_out, s_ffn, s_gelu;
 } bert_layer_w;
 
 /* One SimpleDecoding level: conv1/bn1/ReLU/conv2/bn2/ReLU. */
@@ -64,13 +70,14 @@ typedef struct {
     float *c1_w, *bn1[4], *c2_w, *bn2[4]; /* bn: weight, bias, running_mean, running_var */
     float *b1, *b2;                       /* derived: folded biases */
     int cin;
+    int s_c1, s_c2;                       /* activation site ids */
 } dec_level;
 
 /* Activation buffers (floats), all carved from one arena. */
 #define ARENA_BUFS(X) \
     X(t_h) X(t_q) X(t_k) X(t_v) X(t_ctx) X(t_tmp) X(t_inter) X(t_sc) X(lmask) \
     X(img) X(cscr) X(x) X(tmp) X(win) X(qkv) X(ao) X(slots) X(hid) X(xres) \
-    X(key) X(val) X(sim) X(y0) X(y1) X(y2) X(y3) X(cat) X(d1) X(d2) X(small)
+    X(key) X(val) X(sim) X(y0) X(y1) X(y2) X(y3) X(cat) X(d1) X(d2) X(small) X(qcopy)
 
 typedef struct {
 #define X(n) float *n;
@@ -106,6 +113,14 @@ struct lavt_model {
     float *arena_mem;
     size_t arena_floats;
     lavt_arena a;
+    /* quantization sites */
+    lavt_site *sites;
+    float ***site_slot;    /* weight sites: the pointer the forward pass reads */
+    float **site_fp32;     /* weight sites: the loaded weights */
+    int nsites, capsites;
+    int s_pe, s_cls;       /* activation site ids */
+    lavt_act_hook act_fn;
+    void *act_ctx;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -732,6 +747,9 @@ static void free_struct(lavt_model *m)
         free(m->st[i].blk);
     free(m->bl);
     free(m->arena_mem);
+    free(m->sites);
+    free(m->site_slot);
+    free(m->site_fp32);
     if (m->vocab)
         tok_free(m->vocab);
     free(m);
@@ -1051,6 +1069,10 @@ static void plan_arena(const lavt_model *m, arena_sizes *z)
     }
     z->cscr = zmax(z->cscr, kf_conv2d_scratch((int)h, H0, H0, 1, 1, 1, 0));
     z->small = (size_t)c->num_classes * H0 * H0;
+    /* copies of activations that stay needed in float (see qcopy()) */
+    z->qcopy = zmax(T * Lh, 3 * (size_t)(H0 * p) * (size_t)(H0 * p));
+    for (int i = 0; i < c->nstages; i++)
+        z->qcopy = zmax(z->qcopy, (size_t)m->st[i].H * m->st[i].W * (size_t)m->st[i].D);
 }
 
 #define ALIGN_FLOATS 16 /* 64-byte alignment of every buffer */
@@ -1073,6 +1095,253 @@ static int make_arena(lavt_model *m)
     ARENA_BUFS(X)
 #undef X
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Quantization sites                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Append one site; returns its id, -1 when out of memory. */
+static int add_site(lavt_model *m, lavt_site_kind kind, const char *group, float **slot, int rows,
+                    int cols, int conv, const char *fmt, ...)
+{
+    if (m->nsites == m->capsites) {
+        int cap = m->capsites ? 2 * m->capsites : 64;
+        lavt_site *ns = realloc(m->sites, (size_t)cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        m->sites = ns;
+        float ***sl = realloc(m->site_slot, (size_t)cap * sizeof *sl);
+        if (!sl)
+            return -1;
+        m->site_slot = sl;
+        float **fp = realloc(m->site_fp32, (size_t)cap * sizeof *fp);
+        if (!fp)
+            return -1;
+        m->site_fp32 = fp;
+        m->capsites = cap;
+    }
+    int id = m->nsites++;
+    lavt_site *t = &m->sites[id];
+    memset(t, 0, sizeof *t);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->name, sizeof t->name, fmt, ap);
+    va_end(ap);
+    snprintf(t->group, sizeof t->group, "%s", group);
+    t->kind = kind;
+    t->conv = conv;
+    t->rows = rows;
+    t->cols = cols;
+    t->input = -1;
+    m->site_slot[id] = slot;
+    m->site_fp32[id] = slot ? *slot : NULL;
+    return id;
+}
+
+/* Activation site `name` feeding up to three weight sites (given as
+** slot/rows/suffix triples); returns the activation site id or -1. */
+typedef struct {
+    float **slot;
+    int rows;
+    const char *name;
+} wuser;
+
+static int add_linear(lavt_model *m, lavt_site_kind kind, const char *group, const char *act,
+                      int cols, int conv, int nusers, const wuser *u)
+{
+    int a = add_site(m, kind, group, NULL, 0, cols, conv, "%s", act);
+    if (a < 0)
+        return -1;
+    for (int i = 0; i < nusers; i++) {
+        int w = add_site(m, LAVT_SITE_WEIGHT, group, u[i].slot, u[i].rows, cols, conv, "%s",
+                         u[i].name);
+        if (w < 0)
+            return -1;
+        m->sites[w].input = a;
+        m->sites[a].users[m->sites[a].nusers++] = w;
+    }
+    return a;
+}
+
+/* The fixed site list (models/README.md, "Quantization sites"), in forward
+** order: text encoder, patch embedding, per stage the Swin blocks, PWAM, gate
+** and patch merging, then the decoder. */
+static int build_sites(lavt_model *m)
+{
+    const lavt_config *c = &m->cfg;
+    int Lh = c->hidden_size, I = c->intermediate_size, T = c->max_tokens;
+    char g[32], p[96], n1[128], n2[128], n3[128], n4[128];
+#define ACT(kind, cols, ...) add_site(m, kind, g, NULL, 0, cols, 0, __VA_ARGS__)
+#define CHK(x) do { if ((x) < 0) return -1; } while (0)
+    for (int k = 0; k < c->num_layers; k++) {
+        bert_layer_w *L = &m->bl[k];
+        snprintf(g, sizeof g, "text.layer%d", k);
+        snprintf(p, sizeof p, "text.layer%d", k);
+        snprintf(n1, sizeof n1, "%s.attn.query.weight", p);
+        snprintf(n2, sizeof n2, "%s.attn.key.weight", p);
+        snprintf(n3, sizeof n3, "%s.attn.value.weight", p);
+        wuser qkv[3] = { { &L->q_w, Lh, n1 }, { &L->k_w, Lh, n2 }, { &L->v_w, Lh, n3 } };
+        snprintf(n4, sizeof n4, "%s.attn.in", p);
+        CHK(L->s_in = add_linear(m, LAVT_SITE_TEXT, g, n4, Lh, 0, 3, qkv));
+        CHK(L->s_q = ACT(LAVT_SITE_ACT, Lh, "%s.attn.q", p));
+        CHK(L->s_k = ACT(LAVT_SITE_ACT, Lh, "%s.attn.k", p));
+        CHK(L->s_sm = ACT(LAVT_SITE_SOFTMAX, T, "%s.attn.softmax", p));
+        CHK(L->s_v = ACT(LAVT_SITE_ACT, Lh, "%s.attn.v", p));
+        snprintf(n1, sizeof n1, "%s.attn.out.weight", p);
+        snprintf(n2, sizeof n2, "%s.attn.out.in", p);
+        CHK(L->s_out = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->ao_w, Lh, n1 }));
+        snprintf(n1, sizeof n1, "%s.ffn.up.weight", p);
+        snprintf(n2, sizeof n2, "%s.ffn.in", p);
+        CHK(L->s_ffn = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->i_w, I, n1 }));
+        snprintf(n1, sizeof n1, "%s.ffn.down.weight", p);
+        snprintf(n2, sizeof n2, "%s.ffn.gelu", p);
+        CHK(L->s_gelu = add_linear(m, LAVT_SITE_TEXT, g, n2, I, 0, 1, &(wuser){ &L->o_w, Lh, n1 }));
+    }
+    snprintf(g, sizeof g, "vision.patch_embed");
+    int C = c->embed_dim, pp = c->patch_size;
+    CHK(m->s_pe = add_linear(m, LAVT_SITE_ACT, g, "vision.patch_embed.in", 3 * pp * pp, 1, 1,
+                             &(wuser){ &m->pe_w, C, "vision.patch_embed.weight" }));
+    m->sites[m->s_pe].first_last = m->sites[m->s_pe + 1].first_last = 1;
+    for (int i = 0; i < c->nstages; i++) {
+        swin_stage *s = &m->st[i];
+        int D = s->D;
+        snprintf(g, sizeof g, "vision.stage%d", i);
+        for (int j = 0; j < c->depths[i]; j++) {
+            swin_block_w *b = &s->blk[j];
+            snprintf(p, sizeof p, "vision.stage%d.block%d", i, j);
+            snprintf(n1, sizeof n1, "%s.attn.qkv.weight", p);
+            snprintf(n2, sizeof n2, "%s.attn.in", p);
+            CHK(b->s_in = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->qkv_w, 3 * D, n1 }));
+            CHK(b->s_q = ACT(LAVT_SITE_ACT, D, "%s.attn.q", p));
+            CHK(b->s_k = ACT(LAVT_SITE_ACT, D, "%s.attn.k", p));
+            CHK(b->s_sm = ACT(LAVT_SITE_SOFTMAX, c->window_size * c->window_size, "%s.attn.softmax", p));
+            CHK(b->s_v = ACT(LAVT_SITE_ACT, D, "%s.attn.v", p));
+            snprintf(n1, sizeof n1, "%s.attn.proj.weight", p);
+            snprintf(n2, sizeof n2, "%s.attn.proj.in", p);
+            CHK(b->s_proj = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->proj_w, D, n1 }));
+            snprintf(n1, sizeof n1, "%s.mlp.fc1.weight", p);
+            snprintf(n2, sizeof n2, "%s.mlp.in", p);
+            CHK(b->s_mlp = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->fc1_w, s->hid, n1 }));
+            snprintf(n1, sizeof n1, "%s.mlp.fc2.weight", p);
+            snprintf(n2, sizeof n2, "%s.mlp.gelu", p);
+            CHK(b->s_gelu = add_linear(m, LAVT_SITE_GELU, g, n2, s->hid, 0, 1, &(wuser){ &b->fc2_w, D, n1 }));
+        }
+        snprintf(g, sizeof g, "fusion.stage%d", i);
+        snprintf(p, sizeof p, "fusion.stage%d", i);
+        snprintf(n1, sizeof n1, "%s.vis.weight", p);
+        snprintf(n2, sizeof n2, "%s.query.weight", p);
+        wuser vq[2] = { { &s->vis_w, D, n1 }, { &s->q_w, D, n2 } };
+        snprintf(n3, sizeof n3, "%s.in", p);
+        CHK(s->s_fin = add_linear(m, LAVT_SITE_ACT, g, n3, D, 0, 2, vq));
+        m->sites[m->sites[s->s_fin].users[1]].out_norm = 1;   /* f_query -> InstanceNorm */
+        snprintf(n1, sizeof n1, "%s.key.weight", p);
+        snprintf(n2, sizeof n2, "%s.value.weight", p);
+        wuser kv[2] = { { &s->k_w, D, n1 }, { &s->v_w, D, n2 } };
+        snprintf(n3, sizeof n3, "%s.text.in", p);
+        CHK(s->s_ftext = add_linear(m, LAVT_SITE_TEXT, g, n3, Lh, 0, 2, kv));
+        CHK(s->s_fq = ACT(LAVT_SITE_ACT, D, "%s.attn.q", p));
+        CHK(s->s_fk = ACT(LAVT_SITE_ACT, D, "%s.attn.k", p));
+        CHK(s->s_fsm = ACT(LAVT_SITE_SOFTMAX, T, "%s.attn.softmax", p));
+        CHK(s->s_fv = ACT(LAVT_SITE_ACT, D, "%s.attn.v", p));
+        snprintf(n1, sizeof n1, "%s.attn.out.weight", p);
+        snprintf(n2, sizeof n2, "%s.attn.out.in", p);
+        CHK(s->s_fout = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->W_w, D, n1 }));
+        m->sites[m->sites[s->s_fout].users[0]].out_norm = 1;  /* W -> InstanceNorm */
+        snprintf(n1, sizeof n1, "%s.mm.weight", p);
+        snprintf(n2, sizeof n2, "%s.mm.in", p);
+        CHK(s->s_mm = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->mm_w, D, n1 }));
+        snprintf(n1, sizeof n1, "%s.gate.0.weight", p);
+        snprintf(n2, sizeof n2, "%s.gate.gelu", p);
+        CHK(s->s_ggelu = add_linear(m, LAVT_SITE_GELU, g, n2, D, 0, 1, &(wuser){ &s->gate0_w, D, n1 }));
+        snprintf(n1, sizeof n1, "%s.gate.2.weight", p);
+        snprintf(n2, sizeof n2, "%s.gate.relu", p);
+        CHK(s->s_grelu = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->gate2_w, D, n1 }));
+        s->s_merge = -1;
+        if (i < c->nstages - 1) {
+            snprintf(g, sizeof g, "vision.stage%d", i);
+            snprintf(n1, sizeof n1, "vision.stage%d.merge.weight", i);
+            snprintf(n2, sizeof n2, "vision.stage%d.merge.in", i);
+            CHK(s->s_merge = add_linear(m, LAVT_SITE_ACT, g, n2, 4 * D, 0, 1,
+                                        &(wuser){ &s->ds_red_w, 2 * D, n1 }));
+        }
+    }
+    snprintf(g, sizeof g, "decoder");
+    int h = m->dec_hidden;
+    for (int lv = 0; lv < 3; lv++) {
+        dec_level *L = &m->dec[lv];
+        snprintf(p, sizeof p, "decoder.level%d", lv);
+        snprintf(n1, sizeof n1, "%s.conv1.weight", p);
+        snprintf(n2, sizeof n2, "%s.conv1.in", p);
+        CHK(L->s_c1 = add_linear(m, LAVT_SITE_ACT, g, n2, L->cin * 9, 1, 1, &(wuser){ &L->c1_w, h, n1 }));
+        snprintf(n1, sizeof n1, "%s.conv2.weight", p);
+        snprintf(n2, sizeof n2, "%s.conv2.in", p);
+        CHK(L->s_c2 = add_linear(m, LAVT_SITE_ACT, g, n2, h * 9, 1, 1, &(wuser){ &L->c2_w, h, n1 }));
+    }
+    CHK(m->s_cls = add_linear(m, LAVT_SITE_ACT, g, "decoder.classifier.in", h, 1, 1,
+                              &(wuser){ &m->cls_w, c->num_classes, "decoder.classifier.weight" }));
+    m->sites[m->s_cls].first_last = m->sites[m->s_cls + 1].first_last = 1;
+#undef ACT
+#undef CHK
+    return 0;
+}
+
+int lavt_site_count(const lavt_model *m) { return m->nsites; }
+
+const lavt_site *lavt_site_get(const lavt_model *m, int i)
+{
+    return (i >= 0 && i < m->nsites) ? &m->sites[i] : NULL;
+}
+
+int lavt_site_find(const lavt_model *m, const char *name)
+{
+    for (int i = 0; i < m->nsites; i++)
+        if (strcmp(m->sites[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+const char *lavt_site_kind_name(lavt_site_kind k)
+{
+    static const char *const names[] = { "weight", "act", "softmax", "gelu", "text" };
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+const float *lavt_site_weight_fp32(const lavt_model *m, int site)
+{
+    return (site >= 0 && site < m->nsites) ? m->site_fp32[site] : NULL;
+}
+
+void lavt_site_set_weight(lavt_model *m, int site, const float *w)
+{
+    if (site < 0 || site >= m->nsites || !m->site_slot[site])
+        return;
+    /* the forward pass only reads through the slot; it never writes weights */
+    *m->site_slot[site] = w ? (float *)(uintptr_t)w : m->site_fp32[site];
+}
+
+void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx)
+{
+    m->act_fn = fn;
+    m->act_ctx = ctx;
+}
+
+/* Hand an activation site to the hook, in place. */
+static inline void qa(lavt_model *m, int site, float *x, int rows, int cols, int ld)
+{
+    if (m->act_fn)
+        m->act_fn(m->act_ctx, site, x, rows, cols, ld);
+}
+
+/* Same for a contiguous activation that stays needed in float afterwards:
+** the hook gets a copy (a->qcopy), which is returned; without a hook, x. */
+static const float *qcopy(lavt_model *m, int site, const float *x, int rows, int cols)
+{
+    if (!m->act_fn)
+        return x;
+    memcpy(m->a.qcopy, x, (size_t)rows * cols * sizeof(float));
+    m->act_fn(m->act_ctx, site, m->a.qcopy, rows, cols, cols);
+    return m->a.qcopy;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1119,7 +1388,7 @@ int lavt_load(const char *dir, lavt_model **out, char *err, size_t errlen)
     if (bind_weights(m, path, err, errlen) != 0)
         goto fail;
     geometry(m);
-    if (precompute(m) != 0 || make_arena(m) != 0) {
+    if (precompute(m) != 0 || make_arena(m) != 0 || build_sites(m) != 0) {
         set_err(err, errlen, "%s: out of memory", dir);
         goto fail;
     }
@@ -1187,9 +1456,13 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
     int T = c->max_tokens, Lh = c->hidden_size, I = c->intermediate_size;
     int nh = c->bert_heads, dh = Lh / nh;
     float inv = 1.0f / sqrtf((float)dh);
-    kf_gemm_nt(pool, T, Lh, Lh, a->t_h, Lh, L->q_w, Lh, L->q_b, a->t_q, Lh);
-    kf_gemm_nt(pool, T, Lh, Lh, a->t_h, Lh, L->k_w, Lh, L->k_b, a->t_k, Lh);
-    kf_gemm_nt(pool, T, Lh, Lh, a->t_h, Lh, L->v_w, Lh, L->v_b, a->t_v, Lh);
+    const float *hin = qcopy(m, L->s_in, a->t_h, T, Lh);
+    kf_gemm_nt(pool, T, Lh, Lh, hin, Lh, L->q_w, Lh, L->q_b, a->t_q, Lh);
+    kf_gemm_nt(pool, T, Lh, Lh, hin, Lh, L->k_w, Lh, L->k_b, a->t_k, Lh);
+    kf_gemm_nt(pool, T, Lh, Lh, hin, Lh, L->v_w, Lh, L->v_b, a->t_v, Lh);
+    qa(m, L->s_q, a->t_q, T, Lh, Lh);
+    qa(m, L->s_k, a->t_k, T, Lh, Lh);
+    qa(m, L->s_v, a->t_v, T, Lh, Lh);
     for (int h = 0; h < nh; h++) {
         kf_gemm_nt(pool, T, T, dh, a->t_q + h * dh, Lh, a->t_k + h * dh, Lh, NULL, a->t_sc, T);
         /* HF BERT extended mask as in LAVT's transformers: (1 - mask) * -10000.
@@ -1198,13 +1471,17 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
             for (int j = 0; j < T; j++)
                 a->t_sc[i * T + j] = a->t_sc[i * T + j] * inv + (1.0f - a->lmask[j]) * -10000.0f;
         kf_softmax_rows(a->t_sc, T, T);
+        qa(m, L->s_sm, a->t_sc, T, T, T);
         kf_gemm_nn(pool, T, dh, T, a->t_sc, T, a->t_v + h * dh, Lh, a->t_ctx + h * dh, Lh);
     }
+    qa(m, L->s_out, a->t_ctx, T, Lh, Lh);
     kf_gemm_nt(pool, T, Lh, Lh, a->t_ctx, Lh, L->ao_w, Lh, L->ao_b, a->t_tmp, Lh);
     add_into(a->t_tmp, a->t_h, (size_t)T * Lh);
     kf_layernorm(a->t_tmp, T, Lh, L->ln1_w, L->ln1_b, c->bert_ln_eps, a->t_tmp);
-    kf_gemm_nt(pool, T, I, Lh, a->t_tmp, Lh, L->i_w, Lh, L->i_b, a->t_inter, I);
+    kf_gemm_nt(pool, T, I, Lh, qcopy(m, L->s_ffn, a->t_tmp, T, Lh), Lh, L->i_w, Lh, L->i_b,
+               a->t_inter, I);
     kf_gelu(a->t_inter, (size_t)T * I);
+    qa(m, L->s_gelu, a->t_inter, T, I, I);
     kf_gemm_nt(pool, T, Lh, I, a->t_inter, I, L->o_w, I, L->o_b, a->t_h, Lh);
     add_into(a->t_h, a->t_tmp, (size_t)T * Lh);
     kf_layernorm(a->t_h, T, Lh, L->ln2_w, L->ln2_b, c->bert_ln_eps, a->t_h);
@@ -1250,6 +1527,7 @@ static void patch_embed(lavt_model *m, kt_pool *pool, const float *image)
                        (size_t)S * sizeof(float));
         in = a->img;
     }
+    in = qcopy(m, m->s_pe, in, 1, 3 * Si * Si);
     kf_conv2d(pool, in, 3, Si, Si, m->pe_w, m->pe_b, C, p, p, p, 0, a->tmp, a->cscr);
     size_t N = (size_t)H * H;
     for (size_t n = 0; n < N; n++)
@@ -1265,6 +1543,8 @@ typedef struct {
     float *ao;        /* [nW*N][D] */
     float *slots;
     int nslots, total, N, shifted;
+    lavt_act_hook fn; /* quantization hook for the softmax site, or NULL */
+    void *ctx;
 } attn_job;
 
 /* Window attention for a range of job slots; slot t covers a contiguous range
@@ -1287,6 +1567,8 @@ static void attn_range(void *arg, int begin, int end)
             for (int i = 0; i < N * N; i++)
                 sc[i] += bias[i] + (mk ? mk[i] : 0.0f);
             kf_softmax_rows(sc, N, N);
+            if (J->fn)
+                J->fn(J->ctx, J->b->s_sm, sc, N, N, N);
             kf_gemm_nn(NULL, N, dh, N, sc, N, q + 2 * D, 3 * D, J->ao + (size_t)win * N * D + h * dh,
                        D);
         }
@@ -1319,19 +1601,25 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
             else
                 memset(dst, 0, rowb);
         }
+    qa(m, b->s_in, a->win, M, D, D);
     kf_gemm_nt(pool, M, 3 * D, D, a->win, D, b->qkv_w, D, b->qkv_b, a->qkv, 3 * D);
     float scale = powf((float)(D / s->heads), -0.5f); /* head_dim ** -0.5, applied to q */
     for (int r = 0; r < M; r++)
         for (int k = 0; k < D; k++)
             a->qkv[(size_t)r * 3 * D + k] *= scale;
+    qa(m, b->s_q, a->qkv, M, D, 3 * D);
+    qa(m, b->s_k, a->qkv + D, M, D, 3 * D);
+    qa(m, b->s_v, a->qkv + 2 * D, M, D, 3 * D);
 
-    attn_job job = { s, b, a->qkv, a->ao, a->slots, 0, nW * s->heads, N, sh > 0 };
+    attn_job job = { s, b, a->qkv, a->ao, a->slots, 0, nW * s->heads, N, sh > 0,
+                     m->act_fn, m->act_ctx };
     int nt = kt_pool_threads(pool);
     job.nslots = nt < ATTN_SLOTS ? nt : ATTN_SLOTS;
     if (job.nslots > job.total)
         job.nslots = job.total;
     kt_parallel_for(pool, job.nslots, 1, attn_range, &job);
 
+    qa(m, b->s_proj, a->ao, M, D, D);
     kf_gemm_nt(pool, M, D, D, a->ao, D, b->proj_w, D, b->proj_b, a->win, D);
     /* reverse windows, roll back by (+s, +s), crop to H x W, residual */
     for (int win = 0; win < nW; win++)
@@ -1346,8 +1634,10 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
     /* x = x + fc2(GELU(fc1(norm2(x)))) */
     int HW = H * W;
     kf_layernorm(x, HW, D, b->norm2_w, b->norm2_b, LN_EPS_SWIN, a->tmp);
+    qa(m, b->s_mlp, a->tmp, HW, D, D);
     kf_gemm_nt(pool, HW, s->hid, D, a->tmp, D, b->fc1_w, D, b->fc1_b, a->hid, s->hid);
     kf_gelu(a->hid, (size_t)HW * s->hid);
+    qa(m, b->s_gelu, a->hid, HW, s->hid, s->hid);
     kf_gemm_nt(pool, HW, D, s->hid, a->hid, s->hid, b->fc2_w, s->hid, b->fc2_b, a->tmp, D);
     add_into(x, a->tmp, (size_t)HW * D);
 }
@@ -1364,19 +1654,24 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
     float *vis = a->win, *q = a->ao, *att = a->qkv;
 
     /* vis = GELU(vis_project(x)); 1x1 Conv1d weights [D][D][1] act as Linear */
-    kf_gemm_nt(pool, HW, D, D, x, D, s->vis_w, D, s->vis_b, vis, D);
+    const float *xin = qcopy(m, s->s_fin, x, HW, D);
+    kf_gemm_nt(pool, HW, D, D, xin, D, s->vis_w, D, s->vis_b, vis, D);
     kf_gelu(vis, n);
     /* query = InstanceNorm1d(f_query(x)): each channel over the HW positions */
-    kf_gemm_nt(pool, HW, D, D, x, D, s->q_w, D, s->q_b, q, D);
+    kf_gemm_nt(pool, HW, D, D, xin, D, s->q_w, D, s->q_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
     /* key/value from the words, zeroed at padding tokens */
-    kf_gemm_nt(pool, T, D, Lh, a->t_h, Lh, s->k_w, Lh, s->k_b, a->key, D);
-    kf_gemm_nt(pool, T, D, Lh, a->t_h, Lh, s->v_w, Lh, s->v_b, a->val, D);
+    const float *tin = qcopy(m, s->s_ftext, a->t_h, T, Lh);
+    kf_gemm_nt(pool, T, D, Lh, tin, Lh, s->k_w, Lh, s->k_b, a->key, D);
+    kf_gemm_nt(pool, T, D, Lh, tin, Lh, s->v_w, Lh, s->v_b, a->val, D);
     for (int t = 0; t < T; t++)
         for (int k = 0; k < D; k++) {
             a->key[(size_t)t * D + k] *= a->lmask[t];
             a->val[(size_t)t * D + k] *= a->lmask[t];
         }
+    qa(m, s->s_fq, q, HW, D, D);
+    qa(m, s->s_fk, a->key, T, D, D);
+    qa(m, s->s_fv, a->val, T, D, D);
     /* Official scale is key_channels^-0.5 = D^-0.5 (not the head dim), applied
     ** after the product; padding words get 10000*mask - 10000 = -10000. */
     float scale = powf((float)D, -0.5f);
@@ -1387,19 +1682,40 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
                 a->sim[(size_t)i * T + t] =
                     a->sim[(size_t)i * T + t] * scale + (10000.0f * a->lmask[t] - 10000.0f);
         kf_softmax_rows(a->sim, HW, T);
+        qa(m, s->s_fsm, a->sim, HW, T, T);
         kf_gemm_nn(pool, HW, dh, T, a->sim, T, a->val + h * dh, D, att + h * dh, D);
     }
     /* lang = InstanceNorm1d(W(att)) */
+    if (m->act_fn) {
+        /* Quantized execution sees the attention output centred per channel
+        ** over the positions.  Exact: InstanceNorm after W removes W's
+        ** per-channel mean, so W * mean(att) cancels.  It matters: att
+        ** varies over positions ~50x less than its range (the sentence is
+        ** the same for every pixel), so a per-tensor quantizer of the raw
+        ** values keeps little but the mean. */
+        for (int k = 0; k < D; k++) {
+            double mu = 0;
+            for (int i = 0; i < HW; i++)
+                mu += att[(size_t)i * D + k];
+            float fmu = (float)(mu / HW);
+            for (int i = 0; i < HW; i++)
+                att[(size_t)i * D + k] -= fmu;
+        }
+        qa(m, s->s_fout, att, HW, D, D);
+    }
     kf_gemm_nt(pool, HW, D, D, att, D, s->W_w, D, s->W_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
     /* x_residual = GELU(project_mm(vis * lang)) */
     for (size_t i = 0; i < n; i++)
         vis[i] *= q[i];
+    qa(m, s->s_mm, vis, HW, D, D);
     kf_gemm_nt(pool, HW, D, D, vis, D, s->mm_w, D, s->mm_b, a->xres, D);
     kf_gelu(a->xres, n);
     /* x = x + tanh(res_gate.2(relu(res_gate.0(x_residual)))) * x_residual */
-    kf_gemm_nt(pool, HW, D, D, a->xres, D, s->gate0_w, D, NULL, a->tmp, D);
+    kf_gemm_nt(pool, HW, D, D, qcopy(m, s->s_ggelu, a->xres, HW, D), D, s->gate0_w, D, NULL,
+               a->tmp, D);
     kf_relu(a->tmp, n);
+    qa(m, s->s_grelu, a->tmp, HW, D, D);
     kf_gemm_nt(pool, HW, D, D, a->tmp, D, s->gate2_w, D, NULL, q, D);
     kf_tanh(q, n);
     for (size_t i = 0; i < n; i++)
@@ -1438,6 +1754,7 @@ static void patch_merging(lavt_model *m, kt_pool *pool, const swin_stage *s, flo
         }
     int Nn = Hn * Wn;
     kf_layernorm(a->hid, Nn, 4 * D, s->ds_norm_w, s->ds_norm_b, LN_EPS_SWIN, a->hid);
+    qa(m, s->s_merge, a->hid, Nn, 4 * D, 4 * D);
     kf_gemm_nt(pool, Nn, 2 * D, 4 * D, a->hid, 4 * D, s->ds_red_w, 4 * D, NULL, x, 2 * D);
 }
 
@@ -1464,8 +1781,10 @@ static void decoder(lavt_model *m, kt_pool *pool)
         else
             memcpy(a->cat, x, (size_t)cx * Ny * sizeof(float));
         memcpy(a->cat + (size_t)cx * Ny, ys[2 - lv], (size_t)sy->D * Ny * sizeof(float));
+        qa(m, L->s_c1, a->cat, 1, L->cin * (int)Ny, L->cin * (int)Ny);
         kf_conv2d(pool, a->cat, L->cin, Hy, Wy, L->c1_w, L->b1, h, 3, 3, 1, 1, a->d1, a->cscr);
         kf_relu(a->d1, (size_t)h * Ny);
+        qa(m, L->s_c2, a->d1, 1, h * (int)Ny, h * (int)Ny);
         kf_conv2d(pool, a->d1, h, Hy, Wy, L->c2_w, L->b2, h, 3, 3, 1, 1, a->d2, a->cscr);
         kf_relu(a->d2, (size_t)h * Ny);
         x = a->d2;
@@ -1473,6 +1792,7 @@ static void decoder(lavt_model *m, kt_pool *pool)
         Hx = Hy;
         Wx = Wy;
     }
+    qa(m, m->s_cls, a->d2, 1, h * Hx * Wx, h * Hx * Wx);
     kf_conv2d(pool, a->d2, h, Hx, Wx, m->cls_w, m->cls_b, m->cfg.num_classes, 1, 1, 1, 0,
               a->small, a->cscr);
 }

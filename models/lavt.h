@@ -74,4 +74,63 @@ int lavt_forward(lavt_model *m, kt_pool *pool, const float *image,
                  const int32_t *ids, const int32_t *mask, float *logits,
                  char *err, size_t errlen);
 
+/* ------------------------------------------------------------------------ */
+/* Quantization sites                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Every quantizable point of the network is a named site: the weight of each
+** linear layer / convolution, and each activation that enters a matrix
+** product (a linear layer, a convolution, or an activation x activation
+** product such as q.k^T or softmax.V).  LayerNorm, the softmax input,
+** residual adds and element-wise gates stay in floating point: they are not
+** sites.  The list, its order and its names are fixed by the architecture
+** (models/README.md, "Quantization sites"). */
+typedef enum {
+    LAVT_SITE_WEIGHT,  /* weight of a linear layer or convolution */
+    LAVT_SITE_ACT,     /* any other activation entering a product */
+    LAVT_SITE_SOFTMAX, /* post-Softmax attention probabilities (in [0, 1]) */
+    LAVT_SITE_GELU,    /* post-GELU activation (>= -0.16997) */
+    LAVT_SITE_TEXT     /* text features entering a linear layer (BERT, PWAM key/value) */
+} lavt_site_kind;
+
+#define LAVT_SITE_MAX_USERS 3
+
+typedef struct lavt_site {
+    char name[96];          /* e.g. vision.stage2.block1.attn.softmax */
+    char group[32];         /* e.g. vision.stage2, text.layer1, fusion.stage0, decoder */
+    lavt_site_kind kind;
+    int conv;               /* 1: belongs to a convolution (im2col rows) */
+    int rows, cols;         /* weights: [rows = output channels][cols]; activations: cols
+                            ** = length of a row as the product reads it, rows = 0 */
+    int input;              /* weights: the activation site feeding this layer */
+    int nusers;             /* activations entering linear layers: the weight sites */
+    int users[LAVT_SITE_MAX_USERS];
+    int first_last;         /* the network's first (patch embedding) or last (classifier) layer */
+    int out_norm;           /* weights: the layer's output is instance-normalised per channel
+                            ** over positions (PWAM query and W), so what matters is its
+                            ** error relative to each channel's spread */
+} lavt_site;
+
+int lavt_site_count(const lavt_model *m);
+const lavt_site *lavt_site_get(const lavt_model *m, int i);
+int lavt_site_find(const lavt_model *m, const char *name);   /* -1 when unknown */
+const char *lavt_site_kind_name(lavt_site_kind k);          /* "weight", "act", ... */
+
+/* Weight sites: the fp32 weights as loaded (BatchNorm already folded), and
+** the weights the forward pass uses.  set_weight(NULL) restores fp32; w must
+** stay valid while set (the model does not copy it). */
+const float *lavt_site_weight_fp32(const lavt_model *m, int site);
+void lavt_site_set_weight(lavt_model *m, int site, const float *w);
+
+/* Activation sites: when a hook is set, lavt_forward calls it on every
+** activation site right before the product reads it, with the values as a
+** rows x cols matrix of leading dimension ld (a strided view for q/k/v).  The
+** hook may rewrite the values in place (fake quantization) or only look at
+** them (calibration).  Values the network still needs in float afterwards
+** (residual streams) are copied first, so in-place rewriting is always safe.
+** The hook runs on pool threads for window attention: it must be thread-safe,
+** or the forward pass must be given a NULL pool. */
+typedef void (*lavt_act_hook)(void *ctx, int site, float *x, int rows, int cols, int ld);
+void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx);
+
 #endif

@@ -314,7 +314,7 @@ static void check_inline_errors(void)
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\nmethods: [ptq5ris]\n",
                  "s.yaml:4:11: unknown method 'ptq5ris' (did you mean 'ptq4ris'?)");
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\nmethods: [minmax]\n",
-                 "s.yaml:4:11: method 'minmax' is not available in this build yet (available: fp32)");
+                 "s.yaml:1:1: method 'minmax' needs 'bits' (e.g. bits: [W8A8])");
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\ntargets: [{isa: neon}]\n",
                  "s.yaml:4:17: isa 'neon' is not built yet (available: auto, scalar)");
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\ntargets: [{isa: avx512}]\n",

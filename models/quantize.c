@@ -1,0 +1,1010 @@
+/*
+** quantize: recipes, calibration and simulated execution (see quantize.h).
+**
+** Calibration in three steps:
+**   1. collect: the fp32 model runs on the calibration samples with an
+**      observing hook.  Activations entering a linear layer keep whole rows
+**      (at most ROWS_MAX per site, evenly strided over all samples); every
+**      other activation keeps values (at most VALS_MAX per site).  A first
+**      pass over sample 0 only counts, to fix the strides.
+**   2. search, site by site in network order, on the fp32 inputs (errors do
+**      not propagate from earlier sites):
+**      - activations entering a linear layer, with range "output": CANDS
+**        activation candidates and WCANDS per-channel weight clipping
+**        ratios, alternated `rounds` times; the objective is the error of
+**        the layer's output (MSE, or 1 - cosine) against fp32, summed over
+**        the layers that read the activation (q/k/v, ...).  This replaces
+**        the Hessian-guided metric of PTQ4ViT/PTQ4RIS, which needs autograd.
+**      - everything else (activation x activation operands, convolutions,
+**        and every site of the minmax/percentile/omse baselines): the
+**        quantizer's own range rule on the tensor itself.
+**   3. the result is a qm_state: one quantizer per site.  qm_apply makes the
+**      fake-quantized weight copies and installs the activation hook.
+*/
+#include "models/quantize.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kernels/gemm_f32.h"
+
+#define ROWS_MAX 512      /* rows kept per linear-input site */
+#define VALS_MAX 65536    /* values kept per other activation site */
+#define CANDS 16          /* activation candidates per search round */
+#define WCANDS 16         /* weight clipping ratios per search round */
+#define PERCENTILE 99.99
+
+typedef struct qsite {
+    qm_qtype type;
+    int bits;
+    qz_affine u;          /* QM_UNIFORM activation */
+    qz_drq_softmax ds;
+    qz_drq_gelu dg;
+    qz_twin tw;
+    qz_rorq rq;
+    qz_affine *wq;        /* weight sites: one quantizer per output channel */
+    int nrows;            /* weight sites: output channels */
+    float *wfake;         /* weight sites: fake-quantized copy (qm_apply) */
+} qsite;
+
+struct qm_state {
+    qm_recipe recipe;
+    qm_bits bits;
+    int nsites;
+    qsite *s;
+};
+
+/* ------------------------------------------------------------------ */
+/* Recipes                                                              */
+/* ------------------------------------------------------------------ */
+
+const char *const qm_recipe_names[] = {
+    "fp32", "minmax", "percentile", "omse", "ptq4vit", "ptq4ris", "ptq4ris-no-drq",
+    "ptq4ris-no-rorq", NULL
+};
+
+int qm_recipe_builtin(const char *name, qm_recipe *r)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->weight = r->act = r->softmax = r->gelu = r->text = QM_UNIFORM;
+    r->objective = QM_OBJ_MSE;
+    r->rounds = 3;
+    r->first_last = QM_FL_8BIT;
+    r->scope = QM_SCOPE_UPSTREAM;
+    if (!strcmp(name, "fp32")) {
+        r->weight = r->act = r->softmax = r->gelu = r->text = QM_FLOAT;
+        r->range = QM_RANGE_MINMAX;
+    } else if (!strcmp(name, "minmax")) {
+        r->range = QM_RANGE_MINMAX;
+    } else if (!strcmp(name, "percentile")) {
+        r->range = QM_RANGE_PERCENTILE;
+    } else if (!strcmp(name, "omse")) {
+        r->range = QM_RANGE_MSE;
+    } else if (!strcmp(name, "ptq4vit")) {
+        r->range = QM_RANGE_OUTPUT;
+        r->softmax = QM_TWIN_SOFTMAX;
+        r->gelu = QM_TWIN_GELU;
+    } else if (!strcmp(name, "ptq4ris")) {
+        r->range = QM_RANGE_OUTPUT;
+        r->softmax = QM_DRQ_SOFTMAX;
+        r->gelu = QM_DRQ_GELU;
+        r->text = QM_RORQ;
+    } else if (!strcmp(name, "ptq4ris-no-drq")) {
+        r->range = QM_RANGE_OUTPUT;
+        r->text = QM_RORQ;
+    } else if (!strcmp(name, "ptq4ris-no-rorq")) {
+        r->range = QM_RANGE_OUTPUT;
+        r->softmax = QM_DRQ_SOFTMAX;
+        r->gelu = QM_DRQ_GELU;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const qtype_names[] = { "float", "uniform", "drq-softmax", "drq-gelu",
+                                           "twin-softmax", "twin-gelu", "rorq" };
+static const char *const range_names[] = { "minmax", "percentile", "mse", "output" };
+static const char *const scope_names[] = { "upstream", "all" };
+static const char *const fl_names[] = { "8bit", "float", "same" };
+
+static int parse_name(const char *s, const char *const *names, int n, int *out)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *qm_scope_name(qm_scope sc) { return (unsigned)sc < 2 ? scope_names[sc] : "?"; }
+const char *qm_first_last_name(qm_first_last f) { return (unsigned)f < 3 ? fl_names[f] : "?"; }
+
+int qm_scope_parse(const char *s, qm_scope *out)
+{
+    int v;
+    if (parse_name(s, scope_names, 2, &v)) return -1;
+    *out = (qm_scope)v;
+    return 0;
+}
+
+int qm_first_last_parse(const char *s, qm_first_last *out)
+{
+    int v;
+    if (parse_name(s, fl_names, 3, &v)) return -1;
+    *out = (qm_first_last)v;
+    return 0;
+}
+
+const char *qm_qtype_name(qm_qtype t)
+{
+    return (unsigned)t < sizeof qtype_names / sizeof qtype_names[0] ? qtype_names[t] : "?";
+}
+
+int qm_qtype_parse(const char *s, qm_qtype *out)
+{
+    for (unsigned i = 0; i < sizeof qtype_names / sizeof qtype_names[0]; i++)
+        if (!strcmp(s, qtype_names[i])) {
+            *out = (qm_qtype)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *qm_range_name(qm_range r)
+{
+    return (unsigned)r < sizeof range_names / sizeof range_names[0] ? range_names[r] : "?";
+}
+
+int qm_range_parse(const char *s, qm_range *out)
+{
+    for (unsigned i = 0; i < sizeof range_names / sizeof range_names[0]; i++)
+        if (!strcmp(s, range_names[i])) {
+            *out = (qm_range)i;
+            return 0;
+        }
+    return -1;
+}
+
+int qm_bits_parse(const char *s, qm_bits *out)
+{
+    int w, a, n = 0;
+    if (sscanf(s, "W%dA%d%n", &w, &a, &n) != 2 || s[n] != 0 || w < 2 || w > 8 || a < 2 || a > 8)
+        return -1;
+    out->w = w;
+    out->a = a;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fake quantization of one site                                        */
+/* ------------------------------------------------------------------ */
+
+static void fake_values(const qsite *p, const float *x, float *y, size_t n)
+{
+    switch (p->type) {
+    case QM_FLOAT:
+        if (y != x)
+            memcpy(y, x, n * sizeof *x);
+        break;
+    case QM_UNIFORM: qz_affine_fake(&p->u, x, y, n); break;
+    case QM_DRQ_SOFTMAX: qz_drq_softmax_fake(&p->ds, x, y, n); break;
+    case QM_DRQ_GELU: qz_drq_gelu_fake(&p->dg, x, y, n); break;
+    case QM_TWIN_SOFTMAX: qz_twin_softmax_fake(&p->tw, x, y, n); break;
+    case QM_TWIN_GELU: qz_twin_gelu_fake(&p->tw, x, y, n); break;
+    case QM_RORQ: qz_rorq_fake(&p->rq, x, y, n); break;
+    }
+}
+
+/* The activation hook of simulated execution: read-only on the state, so it
+** is safe on pool threads. */
+static void fake_hook(void *ctx, int site, float *x, int rows, int cols, int ld)
+{
+    const qm_state *q = ctx;
+    const qsite *p = &q->s[site];
+    if (p->type == QM_FLOAT)
+        return;
+    if (ld == cols) {
+        fake_values(p, x, x, (size_t)rows * cols);
+        return;
+    }
+    for (int r = 0; r < rows; r++)
+        fake_values(p, x + (size_t)r * ld, x + (size_t)r * ld, (size_t)cols);
+}
+
+/* ------------------------------------------------------------------ */
+/* Step 1: collection                                                   */
+/* ------------------------------------------------------------------ */
+
+typedef struct coll {
+    const lavt_model *m;
+    int counting;
+    int nsamples;
+    size_t *count;     /* units (rows or values) seen on sample 0 */
+    size_t *stride;    /* keep every stride-th unit */
+    size_t *seen;
+    float **buf;
+    size_t *len;       /* values kept */
+    size_t *cap;       /* values that fit */
+    int oom;
+} coll;
+
+/* Row sites keep whole rows: activations entering (non-convolution) linear
+** layers, which the output search multiplies by the weights. */
+static int row_site(const lavt_site *t)
+{
+    return t->kind != LAVT_SITE_WEIGHT && t->nusers > 0 && !t->conv;
+}
+
+static void collect_hook(void *ctx, int site, float *x, int rows, int cols, int ld)
+{
+    coll *c = ctx;
+    const lavt_site *t = lavt_site_get(c->m, site);
+    int rs = row_site(t);
+    if (c->counting) {
+        c->count[site] += rs ? (size_t)rows : (size_t)rows * cols;
+        return;
+    }
+    if (!c->buf[site])
+        return;
+    for (int r = 0; r < rows; r++) {
+        const float *row = x + (size_t)r * ld;
+        if (rs) {
+            if (c->seen[site]++ % c->stride[site] == 0 && c->len[site] + (size_t)cols <= c->cap[site]) {
+                memcpy(c->buf[site] + c->len[site], row, (size_t)cols * sizeof(float));
+                c->len[site] += (size_t)cols;
+            }
+            continue;
+        }
+        for (int k = 0; k < cols; k++)
+            if (c->seen[site]++ % c->stride[site] == 0 && c->len[site] < c->cap[site])
+                c->buf[site][c->len[site]++] = row[k];
+    }
+}
+
+static void coll_free(coll *c, int nsites)
+{
+    if (c->buf)
+        for (int i = 0; i < nsites; i++)
+            free(c->buf[i]);
+    free(c->buf);
+    free(c->count);
+    free(c->stride);
+    free(c->seen);
+    free(c->len);
+    free(c->cap);
+}
+
+static int collect(lavt_model *m, const qm_sample *smp, int n, coll *c, char *err, size_t errlen)
+{
+    int ns = lavt_site_count(m);
+    const lavt_config *cfg = lavt_get_config(m);
+    size_t nlog = (size_t)cfg->num_classes * cfg->input_size * cfg->input_size;
+    float *logits = malloc(nlog * sizeof(float));
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->nsamples = n;
+    c->count = calloc((size_t)ns, sizeof(size_t));
+    c->stride = calloc((size_t)ns, sizeof(size_t));
+    c->seen = calloc((size_t)ns, sizeof(size_t));
+    c->len = calloc((size_t)ns, sizeof(size_t));
+    c->cap = calloc((size_t)ns, sizeof(size_t));
+    c->buf = calloc((size_t)ns, sizeof(float *));
+    if (!logits || !c->count || !c->stride || !c->seen || !c->len || !c->cap || !c->buf) {
+        snprintf(err, errlen, "out of memory collecting calibration activations");
+        goto fail;
+    }
+    /* counting pass on sample 0 */
+    c->counting = 1;
+    lavt_set_act_hook(m, collect_hook, c);
+    if (lavt_forward(m, NULL, smp[0].image, smp[0].ids, smp[0].mask, logits, err, errlen))
+        goto fail;
+    c->counting = 0;
+    for (int i = 0; i < ns; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind == LAVT_SITE_WEIGHT || c->count[i] == 0)
+            continue;
+        size_t total = c->count[i] * (size_t)n, keep = row_site(t) ? ROWS_MAX : VALS_MAX;
+        c->stride[i] = total > keep ? (total + keep - 1) / keep : 1;
+        size_t units = (total + c->stride[i] - 1) / c->stride[i] + 1;
+        c->cap[i] = row_site(t) ? units * (size_t)t->cols : units;
+        c->buf[i] = malloc(c->cap[i] * sizeof(float));
+        if (!c->buf[i]) {
+            snprintf(err, errlen, "out of memory collecting calibration activations");
+            goto fail;
+        }
+    }
+    for (int k = 0; k < n; k++)
+        if (lavt_forward(m, NULL, smp[k].image, smp[k].ids, smp[k].mask, logits, err, errlen))
+            goto fail;
+    lavt_set_act_hook(m, NULL, NULL);
+    free(logits);
+    return 0;
+fail:
+    lavt_set_act_hook(m, NULL, NULL);
+    free(logits);
+    coll_free(c, ns);
+    memset(c, 0, sizeof *c);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Step 2: search                                                       */
+/* ------------------------------------------------------------------ */
+
+static qz_affine weight_q(float absmax, float ratio, int bits)
+{
+    int qmax = (1 << (bits - 1)) - 1;
+    float sc = absmax * ratio / (float)qmax;
+    qz_affine a = { sc > 0 && isfinite(sc) ? sc : 1.0f, 0, -qmax, qmax };
+    return a;
+}
+
+static float row_absmax(const float *w, int cols)
+{
+    float mx = 0;
+    for (int k = 0; k < cols; k++)
+        mx = fmaxf(mx, fabsf(w[k]));
+    return mx;
+}
+
+/* Local (tensor-only) choice of an activation quantizer of type t. */
+static void act_local(qsite *p, qm_qtype t, int bits, qm_range range, const float *x, size_t n)
+{
+    p->type = t;
+    p->bits = bits;
+    switch (t) {
+    case QM_FLOAT: break;
+    case QM_UNIFORM:
+        if (range == QM_RANGE_MINMAX) {
+            float lo, hi;
+            qz_minmax(x, n, &lo, &hi);
+            p->u = qz_affine_range(lo, hi, bits, 0);
+        } else if (range == QM_RANGE_PERCENTILE) {
+            float lo, hi;
+            if (qz_percentile_range(x, n, PERCENTILE, &lo, &hi))
+                qz_minmax(x, n, &lo, &hi);
+            p->u = qz_affine_range(lo, hi, bits, 0);
+        } else {
+            p->u = qz_affine_search_mse(x, n, bits, 0, 100, 0.2f);
+        }
+        break;
+    case QM_DRQ_SOFTMAX: p->ds = qz_drq_softmax_search(x, n, bits); break;
+    case QM_DRQ_GELU: p->dg = qz_drq_gelu_search(x, n, bits, 50); break;
+    case QM_TWIN_SOFTMAX: p->tw = qz_twin_softmax_search(x, n, bits); break;
+    case QM_TWIN_GELU: p->tw = qz_twin_gelu_search(x, n, bits, 50); break;
+    case QM_RORQ: p->rq = qz_rorq_calibrate(x, n, bits); break;
+    }
+}
+
+/* Activation candidates for the output search: CANDS variants of type t
+** (one for types without a free parameter). */
+static int act_candidates(qm_qtype t, int bits, const float *x, size_t n, qsite *cand)
+{
+    float lo, hi;
+    qz_minmax(x, n, &lo, &hi);
+    int V = (1 << (bits - 1)) - 1, nc = 0;
+    for (int c = 0; c < CANDS; c++) {
+        /* uniform: geometric 1.0 ... 0.1 (heavy tails want hard clipping);
+        ** others: linear 1.0 ... 0.4 */
+        float r = t == QM_UNIFORM ? powf(0.1f, (float)c / (float)(CANDS - 1))
+                                  : 1.0f - 0.6f * (float)c / (float)(CANDS - 1);
+        qsite *p = &cand[nc];
+        memset(p, 0, sizeof *p);
+        p->type = t;
+        p->bits = bits;
+        switch (t) {
+        case QM_UNIFORM: p->u = qz_affine_range(lo * r, hi * r, bits, 0); nc++; break;
+        case QM_DRQ_GELU:
+            p->dg.bits = bits;
+            p->dg.scale_pos = hi > 0 ? hi * r / (float)V : 1.0f / (float)V;
+            nc++;
+            break;
+        case QM_TWIN_GELU:
+            /* PTQ4ViT: R2 (>= 0) scale searched, R1 (< 0) = R2 / 2^m; here
+            ** CANDS/4 ratios x m in 0..3 */
+            if (c >= CANDS / 4 * 4)
+                break;
+            p->tw.bits = bits;
+            p->tw.m = c % 4;
+            r = 1.0f - 0.6f * (float)(c / 4) / (float)(CANDS / 4 - 1);
+            p->tw.scale_r2 = hi > 0 ? hi * r / (float)(1 << (bits - 1)) : 1.0f / (float)(1 << (bits - 1));
+            nc++;
+            break;
+        default:
+            if (c == 0) {
+                act_local(p, t, bits, QM_RANGE_MSE, x, n);
+                nc++;
+            }
+            break;
+        }
+    }
+    return nc;
+}
+
+/* Error of y against ref (rows x cols): MSE sum (each column weighted by
+** w[col] when w is given), or 1 - cosine. */
+static double out_err(qm_objective obj, const float *y, const float *ref, size_t rows, int cols,
+                      const double *w)
+{
+    double e = 0, yy = 0, rr = 0, yr = 0;
+    size_t n = rows * (size_t)cols;
+    if (obj == QM_OBJ_MSE) {
+        for (size_t i = 0; i < n; i++) {
+            double d = (double)y[i] - ref[i];
+            e += w ? d * d * w[i % (size_t)cols] : d * d;
+        }
+        return e;
+    }
+    for (size_t i = 0; i < n; i++) {
+        yy += (double)y[i] * y[i];
+        rr += (double)ref[i] * ref[i];
+        yr += (double)y[i] * ref[i];
+    }
+    return (yy > 0 && rr > 0) ? 1.0 - yr / sqrt(yy * rr) : (yy == rr ? 0.0 : 1.0);
+}
+
+typedef struct user {
+    int site;
+    int rows;            /* output channels */
+    const float *w;      /* fp32 weights [rows][cols] */
+    float *wf;           /* current fake-quantized weights */
+    float *yref;         /* fp32 layer output [R][rows] */
+    float *absmax;       /* per channel */
+    double *cw;          /* per-channel error weight (1 / variance) for out_norm layers, or NULL */
+    int quant;           /* weights quantized */
+} user;
+
+/* Joint output search of activation site `a` and its weights. */
+static int output_search(const lavt_model *m, qm_state *q, int a, qm_qtype at, int abits,
+                         int wbits, const int *wquant, const float *A, int R, char *err,
+                         size_t errlen)
+{
+    const lavt_site *t = lavt_site_get(m, a);
+    const qm_recipe *rc = &q->recipe;
+    int K = t->cols, U = t->nusers, maxo = 0, rc_ok = -1;
+    user u[LAVT_SITE_MAX_USERS];
+    memset(u, 0, sizeof u);
+    float *Aq = malloc((size_t)R * K * sizeof(float));
+    float *wtmp = NULL, *y = NULL;
+    double *cerr = NULL;
+    qsite *cand = calloc(CANDS, sizeof *cand);
+    for (int i = 0; i < U; i++) {
+        const lavt_site *ws = lavt_site_get(m, t->users[i]);
+        u[i].site = t->users[i];
+        u[i].rows = ws->rows;
+        u[i].w = lavt_site_weight_fp32(m, u[i].site);
+        u[i].quant = wquant[i];
+        if (ws->rows > maxo)
+            maxo = ws->rows;
+        u[i].wf = malloc((size_t)ws->rows * K * sizeof(float));
+        u[i].yref = malloc((size_t)R * ws->rows * sizeof(float));
+        u[i].absmax = malloc((size_t)ws->rows * sizeof(float));
+        if (!u[i].wf || !u[i].yref || !u[i].absmax)
+            goto oom;
+        kf_gemm_nt(NULL, R, ws->rows, K, A, K, u[i].w, K, NULL, u[i].yref, ws->rows);
+        if (ws->out_norm) {
+            /* the layer is followed by a per-channel normalisation: weigh
+            ** each channel's error by 1 / its variance over the rows */
+            if (!(u[i].cw = malloc((size_t)ws->rows * sizeof(double))))
+                goto oom;
+            for (int o = 0; o < ws->rows; o++) {
+                double mu = 0, v = 0;
+                for (int r = 0; r < R; r++)
+                    mu += u[i].yref[(size_t)r * ws->rows + o];
+                mu /= R;
+                for (int r = 0; r < R; r++) {
+                    double d = u[i].yref[(size_t)r * ws->rows + o] - mu;
+                    v += d * d;
+                }
+                u[i].cw[o] = 1.0 / (v / R + 1e-12);
+            }
+        }
+        for (int o = 0; o < ws->rows; o++) {
+            u[i].absmax[o] = row_absmax(u[i].w + (size_t)o * K, K);
+            q->s[u[i].site].wq[o] = weight_q(u[i].absmax[o], 1.0f, wbits);
+        }
+        if (u[i].quant)
+            qz_weight_fake(q->s[u[i].site].wq, u[i].w, ws->rows, K, u[i].wf);
+        else
+            memcpy(u[i].wf, u[i].w, (size_t)ws->rows * K * sizeof(float));
+    }
+    wtmp = malloc((size_t)maxo * K * sizeof(float));
+    y = malloc((size_t)R * maxo * sizeof(float));
+    cerr = malloc((size_t)maxo * WCANDS * sizeof(double));
+    if (!Aq || !wtmp || !y || !cerr || !cand)
+        goto oom;
+
+    qsite *best = &q->s[a];
+    best->type = at;
+    best->bits = abits;
+    if (at == QM_FLOAT)
+        memcpy(Aq, A, (size_t)R * K * sizeof(float));
+    for (int round = 0; round < rc->rounds; round++) {
+        /* activation: best candidate given the current weights */
+        if (at != QM_FLOAT) {
+            int nc = act_candidates(at, abits, A, (size_t)R * K, cand);
+            double beste = INFINITY;
+            for (int c = 0; c < nc; c++) {
+                fake_values(&cand[c], A, Aq, (size_t)R * K);
+                double e = 0;
+                for (int i = 0; i < U; i++) {
+                    kf_gemm_nt(NULL, R, u[i].rows, K, Aq, K, u[i].wf, K, NULL, y, u[i].rows);
+                    e += out_err(rc->objective, y, u[i].yref, (size_t)R, u[i].rows, u[i].cw);
+                }
+                if (e < beste) { /* ties keep the earlier (wider) candidate */
+                    beste = e;
+                    *best = cand[c];
+                }
+            }
+            fake_values(best, A, Aq, (size_t)R * K);
+        }
+        /* weights: per output channel, the clipping ratio with the smallest
+        ** error of that channel's output, given the quantized activation */
+        for (int i = 0; i < U; i++) {
+            if (!u[i].quant)
+                continue;
+            int O = u[i].rows;
+            for (int c = 0; c < WCANDS; c++) {
+                float ratio = 1.0f - 0.45f * (float)c / (float)(WCANDS - 1); /* 1.0 ... 0.55 */
+                for (int o = 0; o < O; o++) {
+                    qz_affine wq = weight_q(u[i].absmax[o], ratio, wbits);
+                    qz_affine_fake(&wq, u[i].w + (size_t)o * K, wtmp + (size_t)o * K, (size_t)K);
+                }
+                kf_gemm_nt(NULL, R, O, K, Aq, K, wtmp, K, NULL, y, O);
+                for (int o = 0; o < O; o++) {
+                    double e = 0, yy = 0, rr = 0, yr = 0;
+                    for (int r = 0; r < R; r++) {
+                        double v = y[(size_t)r * O + o], f = u[i].yref[(size_t)r * O + o];
+                        e += (v - f) * (v - f);
+                        yy += v * v;
+                        rr += f * f;
+                        yr += v * f;
+                    }
+                    if (rc->objective == QM_OBJ_COSINE)
+                        e = (yy > 0 && rr > 0) ? 1.0 - yr / sqrt(yy * rr) : (yy == rr ? 0.0 : 1.0);
+                    cerr[(size_t)o * WCANDS + c] = e;
+                }
+            }
+            for (int o = 0; o < O; o++) {
+                int bc = 0;
+                for (int c = 1; c < WCANDS; c++)
+                    if (cerr[(size_t)o * WCANDS + c] < cerr[(size_t)o * WCANDS + bc])
+                        bc = c;
+                float ratio = 1.0f - 0.45f * (float)bc / (float)(WCANDS - 1);
+                q->s[u[i].site].wq[o] = weight_q(u[i].absmax[o], ratio, wbits);
+            }
+            qz_weight_fake(q->s[u[i].site].wq, u[i].w, O, K, u[i].wf);
+        }
+    }
+    rc_ok = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory in the calibration search of %s", t->name);
+out:
+    for (int i = 0; i < U; i++) {
+        free(u[i].wf);
+        free(u[i].yref);
+        free(u[i].absmax);
+        free(u[i].cw);
+    }
+    free(Aq);
+    free(wtmp);
+    free(y);
+    free(cerr);
+    free(cand);
+    return rc_ok;
+}
+
+static qm_qtype act_type(const qm_recipe *r, lavt_site_kind k)
+{
+    switch (k) {
+    case LAVT_SITE_SOFTMAX: return r->softmax;
+    case LAVT_SITE_GELU: return r->gelu;
+    case LAVT_SITE_TEXT: return r->text;
+    default: return r->act;
+    }
+}
+
+/* Is site t quantized by recipe r, and at which bits? 0 = stays float. */
+static int site_bits(const qm_recipe *r, qm_bits b, const lavt_site *t)
+{
+    if (r->scope == QM_SCOPE_UPSTREAM &&
+        (!strncmp(t->group, "fusion", 6) || !strncmp(t->group, "decoder", 7)))
+        return 0;
+    for (int k = 0; k < r->nkeep; k++)
+        if (fnmatch(r->keep_float[k], t->name, 0) == 0)
+            return 0;
+    if (r->only[0]) {
+        if (!strncmp(r->only, "kind:", 5)) {
+            if (strcmp(r->only + 5, lavt_site_kind_name(t->kind)) != 0)
+                return 0;
+        } else if (!strncmp(r->only, "site:", 5)) {
+            if (strcmp(t->name, r->only + 5) != 0)
+                return 0;
+        } else if (strncmp(t->group, r->only, strlen(r->only)) != 0) {
+            return 0;
+        }
+    }
+    if (t->first_last && r->first_last == QM_FL_FLOAT)
+        return 0;
+    int bits = t->kind == LAVT_SITE_WEIGHT ? b.w : b.a;
+    if (t->first_last && r->first_last == QM_FL_8BIT)
+        bits = 8;
+    return bits;
+}
+
+static qm_state *state_new(const lavt_model *m, const qm_recipe *r, qm_bits b)
+{
+    qm_state *q = calloc(1, sizeof *q);
+    if (!q)
+        return NULL;
+    q->recipe = *r;
+    q->bits = b;
+    q->nsites = lavt_site_count(m);
+    q->s = calloc((size_t)q->nsites, sizeof *q->s);
+    if (!q->s) {
+        free(q);
+        return NULL;
+    }
+    for (int i = 0; i < q->nsites; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind == LAVT_SITE_WEIGHT) {
+            q->s[i].wq = calloc((size_t)t->rows, sizeof(qz_affine));
+            q->s[i].nrows = t->rows;
+            if (!q->s[i].wq) {
+                qm_free(q);
+                return NULL;
+            }
+        }
+    }
+    return q;
+}
+
+int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *smp, int n,
+                 qm_state **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (n < 1) {
+        snprintf(err, errlen, "calibration needs at least one sample");
+        return -1;
+    }
+    qm_state *q = state_new(m, r, b);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int ns = q->nsites, any = 0;
+    for (int i = 0; i < ns; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        qm_qtype ty = t->kind == LAVT_SITE_WEIGHT ? r->weight : act_type(r, t->kind);
+        if (ty != QM_FLOAT && site_bits(r, b, t))
+            any = 1;
+    }
+    if (!any) { /* fp32, or a filter that matches nothing: all float */
+        *out = q;
+        return 0;
+    }
+    coll c;
+    if (collect(m, smp, n, &c, err, errlen)) {
+        qm_free(q);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < ns && rc == 0; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind == LAVT_SITE_WEIGHT)
+            continue;
+        int abits = site_bits(r, b, t);
+        qm_qtype at = abits ? act_type(r, t->kind) : QM_FLOAT;
+        int wq[LAVT_SITE_MAX_USERS] = { 0 }, wbits = 8, anyw = 0;
+        for (int k = 0; k < t->nusers; k++) {
+            const lavt_site *ws = lavt_site_get(m, t->users[k]);
+            int bb = site_bits(r, b, ws);
+            wq[k] = bb && r->weight != QM_FLOAT;
+            if (wq[k]) {
+                wbits = bb;
+                anyw = 1;
+            }
+        }
+        const float *x = c.buf[i];
+        size_t nx = c.len[i];
+        if (!x || nx == 0) { /* never reached (e.g. stage without a shifted block) */
+            q->s[i].type = QM_FLOAT;
+        } else if (row_site(t) && r->range == QM_RANGE_OUTPUT && (at != QM_FLOAT || anyw)) {
+            rc = output_search(m, q, i, at, abits, wbits, wq, x, (int)(nx / (size_t)t->cols), err,
+                               errlen);
+        } else {
+            act_local(&q->s[i], at, abits, r->range, x, nx);
+        }
+        if (rc)
+            break;
+        if (!(row_site(t) && r->range == QM_RANGE_OUTPUT)) {
+            int mode = r->range == QM_RANGE_MINMAX ? QZ_RANGE_MINMAX
+                     : r->range == QM_RANGE_PERCENTILE ? QZ_RANGE_PERCENTILE : QZ_RANGE_MSE;
+            for (int k = 0; k < t->nusers; k++) {
+                const lavt_site *ws = lavt_site_get(m, t->users[k]);
+                if (wq[k])
+                    qz_weight_per_channel(lavt_site_weight_fp32(m, t->users[k]), ws->rows,
+                                          ws->cols, wbits, mode, q->s[t->users[k]].wq);
+            }
+        }
+        for (int k = 0; k < t->nusers; k++) {
+            qsite *ws = &q->s[t->users[k]];
+            ws->type = wq[k] ? QM_UNIFORM : QM_FLOAT;
+            ws->bits = wq[k] ? wbits : 0;
+        }
+    }
+    coll_free(&c, ns);
+    if (rc) {
+        qm_free(q);
+        return -1;
+    }
+    *out = q;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Step 3: simulated execution                                          */
+/* ------------------------------------------------------------------ */
+
+int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
+{
+    if (q->nsites != lavt_site_count(m)) {
+        snprintf(err, errlen, "quantization state has %d sites, the model %d", q->nsites,
+                 lavt_site_count(m));
+        return -1;
+    }
+    qm_detach(m);
+    for (int i = 0; i < q->nsites; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        qsite *p = &q->s[i];
+        if (t->kind != LAVT_SITE_WEIGHT || p->type == QM_FLOAT)
+            continue;
+        if (!p->wfake) {
+            p->wfake = malloc((size_t)t->rows * t->cols * sizeof(float));
+            if (!p->wfake) {
+                snprintf(err, errlen, "out of memory quantizing %s", t->name);
+                qm_detach(m);
+                return -1;
+            }
+            qz_weight_fake(p->wq, lavt_site_weight_fp32(m, i), t->rows, t->cols, p->wfake);
+        }
+        lavt_site_set_weight(m, i, p->wfake);
+    }
+    lavt_set_act_hook(m, fake_hook, q);
+    return 0;
+}
+
+void qm_detach(lavt_model *m)
+{
+    for (int i = 0; i < lavt_site_count(m); i++)
+        if (lavt_site_get(m, i)->kind == LAVT_SITE_WEIGHT)
+            lavt_site_set_weight(m, i, NULL);
+    lavt_set_act_hook(m, NULL, NULL);
+}
+
+void qm_free(qm_state *q)
+{
+    if (!q)
+        return;
+    for (int i = 0; i < q->nsites; i++) {
+        free(q->s[i].wq);
+        free(q->s[i].wfake);
+    }
+    free(q->s);
+    free(q);
+}
+
+size_t qm_weight_bytes(const lavt_model *m, const qm_state *q)
+{
+    size_t bytes = lavt_weight_bytes(m);
+    for (int i = 0; q && i < q->nsites; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        const qsite *p = &q->s[i];
+        if (t->kind != LAVT_SITE_WEIGHT || p->type == QM_FLOAT)
+            continue;
+        size_t nw = (size_t)t->rows * t->cols;
+        bytes -= nw * sizeof(float);
+        bytes += (nw * (size_t)p->bits + 7) / 8 + (size_t)t->rows * sizeof(float);
+    }
+    return bytes;
+}
+
+void qm_describe_site(const qm_state *q, int site, char *buf, size_t n)
+{
+    const qsite *p = &q->s[site];
+    switch (p->type) {
+    case QM_FLOAT: snprintf(buf, n, "float"); break;
+    case QM_UNIFORM:
+        if (p->wq)
+            snprintf(buf, n, "uniform %db per-channel", p->bits);
+        else
+            snprintf(buf, n, "uniform %db scale=%.4g zero=%d", p->bits, p->u.scale, (int)p->u.zero);
+        break;
+    case QM_DRQ_SOFTMAX: snprintf(buf, n, "drq-softmax %db s=2^-%d", p->bits, p->ds.shift); break;
+    case QM_DRQ_GELU: snprintf(buf, n, "drq-gelu %db pos=%.4g", p->bits, p->dg.scale_pos); break;
+    case QM_TWIN_SOFTMAX:
+    case QM_TWIN_GELU:
+        snprintf(buf, n, "%s %db r2=%.4g m=%d", qm_qtype_name(p->type), p->bits, p->tw.scale_r2,
+                 p->tw.m);
+        break;
+    case QM_RORQ: snprintf(buf, n, "rorq %db %d bands", p->bits, p->rq.nbands); break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON                                                                 */
+/* ------------------------------------------------------------------ */
+
+static json_t *affine_json(const qz_affine *a)
+{
+    return json_pack("{s:f,s:i,s:i,s:i}", "scale", (double)a->scale, "zero", (int)a->zero, "qmin",
+                     (int)a->qmin, "qmax", (int)a->qmax);
+}
+
+static int affine_from(json_t *o, qz_affine *a)
+{
+    double sc;
+    int z, lo, hi;
+    if (json_unpack(o, "{s:F,s:i,s:i,s:i}", "scale", &sc, "zero", &z, "qmin", &lo, "qmax", &hi))
+        return -1;
+    if (!(sc > 0) || lo > hi || z < lo - 1 || z > hi + 1)
+        return -1;
+    *a = (qz_affine){ (float)sc, z, lo, hi };
+    return 0;
+}
+
+char *qm_state_to_json(const qm_state *q)
+{
+    json_t *root = json_object(), *sites = json_array();
+    char bits[16];
+    snprintf(bits, sizeof bits, "W%dA%d", q->bits.w, q->bits.a);
+    json_object_set_new(root, "recipe", json_string(q->recipe.name));
+    json_object_set_new(root, "bits", json_string(bits));
+    for (int i = 0; i < q->nsites; i++) {
+        const qsite *p = &q->s[i];
+        json_t *o = json_pack("{s:s,s:i}", "type", qm_qtype_name(p->type), "bits", p->bits);
+        switch (p->type) {
+        case QM_FLOAT: break;
+        case QM_UNIFORM:
+            if (p->wq) {
+                json_t *a = json_array();
+                for (int r = 0; r < p->nrows; r++)
+                    json_array_append_new(a, json_real(p->wq[r].scale));
+                json_object_set_new(o, "channel_scales", a);
+            } else {
+                json_object_set_new(o, "q", affine_json(&p->u));
+            }
+            break;
+        case QM_DRQ_SOFTMAX: json_object_set_new(o, "shift", json_integer(p->ds.shift)); break;
+        case QM_DRQ_GELU: json_object_set_new(o, "scale_pos", json_real(p->dg.scale_pos)); break;
+        case QM_TWIN_SOFTMAX:
+        case QM_TWIN_GELU:
+            json_object_set_new(o, "m", json_integer(p->tw.m));
+            json_object_set_new(o, "scale_r2", json_real(p->tw.scale_r2));
+            break;
+        case QM_RORQ: {
+            json_t *bands = json_array();
+            for (int k = 0; k < p->rq.nbands; k++) {
+                json_t *bo = affine_json(&p->rq.band[k]);
+                json_object_set_new(bo, "bound", json_real(p->rq.bound[k]));
+                json_array_append_new(bands, bo);
+            }
+            json_object_set_new(o, "bands", bands);
+            break;
+        }
+        }
+        json_array_append_new(sites, o);
+    }
+    json_object_set_new(root, "sites", sites);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(root);
+    return s;
+}
+
+int qm_state_from_json(const lavt_model *m, const char *text, qm_state **out, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    json_error_t je;
+    json_t *root = json_loads(text, 0, &je);
+    if (!root) {
+        snprintf(err, errlen, "quantization state: invalid JSON at %d:%d: %s", je.line, je.column,
+                 je.text);
+        return -1;
+    }
+    qm_recipe r;
+    qm_bits b;
+    const char *rn = json_string_value(json_object_get(root, "recipe"));
+    const char *bs = json_string_value(json_object_get(root, "bits"));
+    json_t *sites = json_object_get(root, "sites");
+    qm_state *q = NULL;
+    if (!rn || !bs || qm_bits_parse(bs, &b) || !json_is_array(sites)) {
+        snprintf(err, errlen, "quantization state: missing recipe, bits or sites");
+        goto fail;
+    }
+    qm_recipe_builtin(rn, &r);   /* unknown names keep the name; only name and bits matter here */
+    snprintf(r.name, sizeof r.name, "%s", rn);
+    if (!(q = state_new(m, &r, b))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if ((int)json_array_size(sites) != q->nsites) {
+        snprintf(err, errlen, "quantization state has %d sites, the model %d",
+                 (int)json_array_size(sites), q->nsites);
+        goto fail;
+    }
+    for (int i = 0; i < q->nsites; i++) {
+        json_t *o = json_array_get(sites, (size_t)i);
+        const lavt_site *t = lavt_site_get(m, i);
+        qsite *p = &q->s[i];
+        const char *ty = json_string_value(json_object_get(o, "type"));
+        int bad = !ty || qm_qtype_parse(ty, &p->type) != 0;
+        p->bits = (int)json_integer_value(json_object_get(o, "bits"));
+        if (!bad && p->type != QM_FLOAT && (p->bits < 2 || p->bits > 8))
+            bad = 1;
+        if (!bad && t->kind == LAVT_SITE_WEIGHT && p->type != QM_FLOAT) {
+            json_t *a = json_object_get(o, "channel_scales");
+            bad = p->type != QM_UNIFORM || (int)json_array_size(a) != t->rows;
+            for (int k = 0; !bad && k < t->rows; k++) {
+                double sc = json_number_value(json_array_get(a, (size_t)k));
+                bad = !(sc > 0);
+                int qmax = (1 << (p->bits - 1)) - 1;
+                p->wq[k] = (qz_affine){ (float)sc, 0, -qmax, qmax };
+            }
+        } else if (!bad) {
+            switch (p->type) {
+            case QM_FLOAT: break;
+            case QM_UNIFORM: bad = affine_from(json_object_get(o, "q"), &p->u) != 0; break;
+            case QM_DRQ_SOFTMAX:
+                p->ds.bits = p->bits;
+                p->ds.shift = (int)json_integer_value(json_object_get(o, "shift"));
+                bad = p->ds.shift < 0 || p->ds.shift > 19;
+                break;
+            case QM_DRQ_GELU:
+                p->dg.bits = p->bits;
+                p->dg.scale_pos = (float)json_number_value(json_object_get(o, "scale_pos"));
+                bad = !(p->dg.scale_pos > 0);
+                break;
+            case QM_TWIN_SOFTMAX:
+            case QM_TWIN_GELU:
+                p->tw.bits = p->bits;
+                p->tw.m = (int)json_integer_value(json_object_get(o, "m"));
+                p->tw.scale_r2 = (float)json_number_value(json_object_get(o, "scale_r2"));
+                bad = !(p->tw.scale_r2 > 0) || p->tw.m < 0 || p->tw.m > 19;
+                break;
+            case QM_RORQ: {
+                json_t *bands = json_object_get(o, "bands");
+                p->rq.bits = p->bits;
+                p->rq.nbands = (int)json_array_size(bands);
+                bad = p->rq.nbands < 1 || p->rq.nbands > QZ_MAX_BANDS;
+                for (int k = 0; !bad && k < p->rq.nbands; k++) {
+                    json_t *bo = json_array_get(bands, (size_t)k);
+                    bad = affine_from(bo, &p->rq.band[k]) != 0;
+                    p->rq.bound[k] = (float)json_number_value(json_object_get(bo, "bound"));
+                }
+                break;
+            }
+            }
+        }
+        if (bad) {
+            snprintf(err, errlen, "quantization state: site %d (%s) is malformed", i, t->name);
+            goto fail;
+        }
+    }
+    json_decref(root);
+    *out = q;
+    return 0;
+fail:
+    qm_free(q);
+    json_decref(root);
+    return -1;
+}
