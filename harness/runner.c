@@ -404,7 +404,7 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
 {
     quant_job *j = ctx;
     qm_recipe r;
-    if (qm_recipe_builtin(j->method, &r)) {
+    if (suite_recipe_of(j->s, j->method, &r)) {
         snprintf(err, errlen, "unknown method '%s'", j->method);
         return -1;
     }

@@ -301,6 +301,8 @@ static int check_keys(ctx *c, const yaml_node_t *map, const char *what, const ch
 static int check_method(ctx *c, const yaml_node_t *n, const char *m)
 {
     char h[512];
+    for (int i = 0; i < c->L->s->nrecipes; i++)
+        if (!strcmp(c->L->s->recipes[i].name, m)) return 0;
     if (!in_list(m, suite_known_methods, count_of(suite_known_methods)))
         return fail(c, n, "unknown method '%s'%s", m,
                     hint(h, sizeof h, m, suite_known_methods, count_of(suite_known_methods), "known"));
@@ -599,6 +601,111 @@ static int add_targets(ctx *c, const yaml_node_t *v)
     return 0;
 }
 
+/* recipes: {NAME: {base: BUILTIN, scope, first_last, range, objective,
+** rounds, weight, act, softmax, gelu, text, keep_float}} */
+static int read_recipes(ctx *c, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"base", "scope", "first_last", "range", "objective", "rounds",
+                                       "weight", "act", "softmax", "gelu", "text", "keep_float", NULL};
+    static const char *const qtypes[] = {"float", "uniform", "drq-softmax", "drq-gelu", "twin-softmax",
+                                         "twin-gelu", "rorq", NULL};
+    suite *s = c->L->s;
+    char h[512];
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, n, "'recipes' must be a mapping of NAME: {base: METHOD, ...}, not %s", type_name(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node(c, p->key), *v = node(c, p->value);
+        const char *name = str_of(kn);
+        if (!name || !*name) return fail(c, kn, "a recipe name must be a non-empty string");
+        if (strlen(name) >= sizeof ((qm_recipe *)0)->name)
+            return fail(c, kn, "recipe name '%s' is longer than %zu characters", name,
+                        sizeof ((qm_recipe *)0)->name - 1);
+        if (in_list(name, suite_known_methods, count_of(suite_known_methods)))
+            return fail(c, kn, "recipe '%s' would hide the built-in method of that name", name);
+        for (int i = 0; i < s->nrecipes; i++)
+            if (!strcmp(s->recipes[i].name, name)) return fail(c, kn, "recipe '%s' is defined twice", name);
+        if (v->type != YAML_MAPPING_NODE)
+            return fail(c, v, "recipe '%s' must be a mapping ({base: ptq4ris, ...}), not %s", name, type_name(v));
+        if (check_keys(c, v, "a recipe", keys)) return -1;
+        qm_recipe r;
+        const yaml_node_t *base = NULL;
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++)
+            if (!strcmp(str_of(node(c, q->key)), "base")) base = node(c, q->value);
+        if (!base) return fail(c, v, "recipe '%s' needs 'base' (a built-in method, e.g. base: ptq4ris)", name);
+        if (!str_of(base) || qm_recipe_builtin(str_of(base), &r))
+            return fail(c, base, "recipe base '%s' is not a built-in method%s", str_of(base) ? str_of(base) : "?",
+                        hint(h, sizeof h, str_of(base) ? str_of(base) : "", qm_recipe_names,
+                             count_of(qm_recipe_names), "built-in"));
+        snprintf(r.name, sizeof r.name, "%s", name);
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+            const char *key = str_of(node(c, q->key));
+            yaml_node_t *x = node(c, q->value);
+            const char *val = str_of(x);
+            long long iv;
+            if (!strcmp(key, "base")) continue;
+            if (!strcmp(key, "rounds")) {
+                if (get_int(c, x, key, 1, 10, &iv)) return -1;
+                r.rounds = (int)iv;
+            } else if (!strcmp(key, "keep_float")) {
+                int len = x->type == YAML_SEQUENCE_NODE ? seq_len(x) : 1;
+                if (len > QM_MAX_KEEP) return fail(c, x, "'keep_float' takes at most %d patterns", QM_MAX_KEEP);
+                r.nkeep = 0;
+                for (int i = 0; i < len; i++) {
+                    yaml_node_t *it = x->type == YAML_SEQUENCE_NODE ? node(c, x->data.sequence.items.start[i]) : x;
+                    const char *pat = str_of(it);
+                    if (!pat || !*pat || strlen(pat) >= sizeof r.keep_float[0])
+                        return fail(c, it, "'keep_float' entries are site-name patterns such as 'decoder.*' "
+                                    "(at most %zu characters)", sizeof r.keep_float[0] - 1);
+                    snprintf(r.keep_float[r.nkeep++], sizeof r.keep_float[0], "%s", pat);
+                }
+            } else if (!val) {
+                return fail(c, x, "'%s' must be a scalar, not %s", key, type_name(x));
+            } else if (!strcmp(key, "scope")) {
+                if (qm_scope_parse(val, &r.scope)) return fail(c, x, "'scope' is upstream or all, got '%s'", val);
+            } else if (!strcmp(key, "first_last")) {
+                if (qm_first_last_parse(val, &r.first_last))
+                    return fail(c, x, "'first_last' is 8bit, float or same, got '%s'", val);
+            } else if (!strcmp(key, "range")) {
+                if (qm_range_parse(val, &r.range))
+                    return fail(c, x, "'range' is minmax, percentile, mse or output, got '%s'", val);
+            } else if (!strcmp(key, "objective")) {
+                if (!strcmp(val, "mse")) r.objective = QM_OBJ_MSE;
+                else if (!strcmp(val, "cosine")) r.objective = QM_OBJ_COSINE;
+                else return fail(c, x, "'objective' is mse or cosine, got '%s'", val);
+            } else {
+                qm_qtype t;
+                if (qm_qtype_parse(val, &t))
+                    return fail(c, x, "unknown quantizer '%s' for '%s'%s", val, key,
+                                hint(h, sizeof h, val, qtypes, count_of(qtypes), "expected one of"));
+                if (!strcmp(key, "weight") && t != QM_UNIFORM && t != QM_FLOAT)
+                    return fail(c, x, "'weight' is uniform or float, got '%s'", val);
+                if (!strcmp(key, "weight")) r.weight = t;
+                else if (!strcmp(key, "act")) r.act = t;
+                else if (!strcmp(key, "softmax")) r.softmax = t;
+                else if (!strcmp(key, "gelu")) r.gelu = t;
+                else r.text = t;
+            }
+        }
+        suite_recipe *nr = realloc(s->recipes, (size_t)(s->nrecipes + 1) * sizeof *nr);
+        if (!nr) return fail(c, n, "out of memory");
+        s->recipes = nr;
+        if (!(nr[s->nrecipes].name = strdup(name))) return fail(c, n, "out of memory");
+        nr[s->nrecipes].r = r;
+        s->nrecipes++;
+    }
+    return 0;
+}
+
+int suite_recipe_of(const suite *s, const char *name, qm_recipe *out)
+{
+    for (int i = 0; i < s->nrecipes; i++)
+        if (!strcmp(s->recipes[i].name, name)) {
+            *out = s->recipes[i].r;
+            return 0;
+        }
+    return qm_recipe_builtin(name, out);
+}
+
 static int read_calibration(ctx *c, const yaml_node_t *n)
 {
     static const char *const keys[] = {"split", "samples", NULL};
@@ -776,7 +883,7 @@ static int read_top(ctx *c, const yaml_node_t *root)
 {
     static const char *const keys[] = {"suite", "description", "include", "models", "datasets", "methods",
                                        "bits", "targets", "calibration", "warmup", "repetitions", "timeout",
-                                       "gates", "exclude", NULL};
+                                       "gates", "exclude", "recipes", NULL};
     suite *s = c->L->s;
     if (check_keys(c, root, "the suite", keys)) return -1;
     /* include: first, so that the included content comes first */
@@ -790,6 +897,9 @@ static int read_top(ctx *c, const yaml_node_t *root)
             return -1;
         }
     }
+    /* recipes: next, so that methods: may name them wherever they are written */
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++)
+        if (!strcmp(str_of(node(c, p->key)), "recipes") && read_recipes(c, node(c, p->value))) return -1;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
         const char *key = str_of(node(c, p->key));
         yaml_node_t *v = node(c, p->value);
@@ -1128,6 +1238,8 @@ void suite_free(suite *s)
         free(x->isa);
     }
     free(s->excludes);
+    for (int i = 0; i < s->nrecipes; i++) free(s->recipes[i].name);
+    free(s->recipes);
     free(s);
 }
 

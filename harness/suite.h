@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include "datasets/synth.h"
+#include "models/quantize.h"
 
 #define SUITE_MAX_THREADS 8
 #define SUITE_MAX_GATES 16
@@ -43,6 +44,12 @@ typedef struct suite_gates {
     double alpha;             /* Mann-Whitney significance, default 0.05 */
     double ratio_min;         /* MLPerf-style: quantized accuracy >= ratio_min x FP32, 0 = off */
 } suite_gates;
+
+/* A recipe defined inline under `recipes:`: a new method name. */
+typedef struct suite_recipe {
+    char *name;
+    qm_recipe r;
+} suite_recipe;
 
 /* One `exclude:` entry: removes every configuration matching all the keys
 ** that are set. */
@@ -74,6 +81,8 @@ typedef struct suite {
     suite_gates gates;
     int nexcludes;
     suite_exclude *excludes;
+    int nrecipes;
+    suite_recipe *recipes;
 } suite;
 
 /* One point of the expanded matrix. */
@@ -97,6 +106,10 @@ int suite_expand(const suite *s, suite_config **out);
 /* Print the expanded matrix, one line per configuration: index, model,
 ** dataset, method, bits, isa, threads, board. */
 void suite_print(const suite *s, const suite_config *c, int n, FILE *f);
+
+/* The recipe of method `name`: an inline recipe of the suite, else a built-in
+** one.  Returns 0, or -1 when the name is neither. */
+int suite_recipe_of(const suite *s, const char *name, qm_recipe *out);
 
 /* Methods this build can run (NULL-terminated). */
 extern const char *const suite_methods[];

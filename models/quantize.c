@@ -33,10 +33,10 @@
 
 #include "kernels/gemm_f32.h"
 
-#define ROWS_MAX 512      /* rows kept per linear-input site */
+#define ROWS_MAX 256      /* rows kept per linear-input site */
 #define VALS_MAX 65536    /* values kept per other activation site */
 #define CANDS 16          /* activation candidates per search round */
-#define WCANDS 16         /* weight clipping ratios per search round */
+#define WCANDS 10         /* weight clipping ratios per search round */
 #define PERCENTILE 99.99
 
 typedef struct qsite {
@@ -408,14 +408,10 @@ static int act_candidates(qm_qtype t, int bits, const float *x, size_t n, qsite 
             nc++;
             break;
         case QM_TWIN_GELU:
-            /* PTQ4ViT: R2 (>= 0) scale searched, R1 (< 0) = R2 / 2^m; here
-            ** CANDS/4 ratios x m in 0..3 */
-            if (c >= CANDS / 4 * 4)
-                break;
+            /* PTQ4ViT: the negative region's step is fixed (GELU's minimum),
+            ** the non-negative region's step is searched */
             p->tw.bits = bits;
-            p->tw.m = c % 4;
-            r = 1.0f - 0.6f * (float)(c / 4) / (float)(CANDS / 4 - 1);
-            p->tw.scale_r2 = hi > 0 ? hi * r / (float)(1 << (bits - 1)) : 1.0f / (float)(1 << (bits - 1));
+            p->tw.scale_r2 = hi > 0 ? hi * r / (float)V : 1.0f / (float)V;
             nc++;
             break;
         default:
