@@ -1134,6 +1134,7 @@ static int add_site(lavt_model *m, lavt_site_kind kind, const char *group, float
     t->rows = rows;
     t->cols = cols;
     t->input = -1;
+    t->next = -1;
     m->site_slot[id] = slot;
     m->site_fp32[id] = slot ? *slot : NULL;
     return id;
@@ -1184,13 +1185,15 @@ static int build_sites(lavt_model *m)
         wuser qkv[3] = { { &L->q_w, Lh, n1 }, { &L->k_w, Lh, n2 }, { &L->v_w, Lh, n3 } };
         snprintf(n4, sizeof n4, "%s.attn.in", p);
         CHK(L->s_in = add_linear(m, LAVT_SITE_TEXT, g, n4, Lh, 0, 3, qkv));
-        CHK(L->s_q = ACT(LAVT_SITE_ACT, Lh, "%s.attn.q", p));
-        CHK(L->s_k = ACT(LAVT_SITE_ACT, Lh, "%s.attn.k", p));
+        /* every text-encoder activation but the softmax is of kind text */
+        CHK(L->s_q = ACT(LAVT_SITE_TEXT, Lh, "%s.attn.q", p));
+        CHK(L->s_k = ACT(LAVT_SITE_TEXT, Lh, "%s.attn.k", p));
         CHK(L->s_sm = ACT(LAVT_SITE_SOFTMAX, T, "%s.attn.softmax", p));
-        CHK(L->s_v = ACT(LAVT_SITE_ACT, Lh, "%s.attn.v", p));
+        CHK(L->s_v = ACT(LAVT_SITE_TEXT, Lh, "%s.attn.v", p));
         snprintf(n1, sizeof n1, "%s.attn.out.weight", p);
         snprintf(n2, sizeof n2, "%s.attn.out.in", p);
         CHK(L->s_out = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->ao_w, Lh, n1 }));
+        m->sites[L->s_v].next = m->sites[L->s_out].users[0];
         snprintf(n1, sizeof n1, "%s.ffn.up.weight", p);
         snprintf(n2, sizeof n2, "%s.ffn.in", p);
         CHK(L->s_ffn = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->i_w, I, n1 }));
@@ -1220,6 +1223,7 @@ static int build_sites(lavt_model *m)
             snprintf(n1, sizeof n1, "%s.attn.proj.weight", p);
             snprintf(n2, sizeof n2, "%s.attn.proj.in", p);
             CHK(b->s_proj = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->proj_w, D, n1 }));
+            m->sites[b->s_v].next = m->sites[b->s_proj].users[0];
             snprintf(n1, sizeof n1, "%s.mlp.fc1.weight", p);
             snprintf(n2, sizeof n2, "%s.mlp.in", p);
             CHK(b->s_mlp = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->fc1_w, s->hid, n1 }));
@@ -1248,6 +1252,7 @@ static int build_sites(lavt_model *m)
         snprintf(n2, sizeof n2, "%s.attn.out.in", p);
         CHK(s->s_fout = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->W_w, D, n1 }));
         m->sites[m->sites[s->s_fout].users[0]].out_norm = 1;  /* W -> InstanceNorm */
+        m->sites[s->s_fv].next = m->sites[s->s_fout].users[0];
         snprintf(n1, sizeof n1, "%s.mm.weight", p);
         snprintf(n2, sizeof n2, "%s.mm.in", p);
         CHK(s->s_mm = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->mm_w, D, n1 }));

@@ -90,7 +90,8 @@ typedef enum {
     LAVT_SITE_ACT,     /* any other activation entering a product */
     LAVT_SITE_SOFTMAX, /* post-Softmax attention probabilities (in [0, 1]) */
     LAVT_SITE_GELU,    /* post-GELU activation (>= -0.16997) */
-    LAVT_SITE_TEXT     /* text features entering a linear layer (BERT, PWAM key/value) */
+    LAVT_SITE_TEXT     /* text-encoder activations but the softmax, and the text
+                       ** features entering PWAM's key/value projections */
 } lavt_site_kind;
 
 #define LAVT_SITE_MAX_USERS 3
@@ -106,6 +107,9 @@ typedef struct lavt_site {
     int nusers;             /* activations entering linear layers: the weight sites */
     int users[LAVT_SITE_MAX_USERS];
     int first_last;         /* the network's first (patch embedding) or last (classifier) layer */
+    int next;               /* activation x activation operands whose channels pass through
+                            ** the product into a linear layer (attention's v): that layer's
+                            ** weight site; -1 otherwise */
     int out_norm;           /* weights: the layer's output is instance-normalised per channel
                             ** over positions (PWAM query and W), so what matters is its
                             ** error relative to each channel's spread */

@@ -240,7 +240,7 @@ typedef struct coll {
 ** layers, which the output search multiplies by the weights. */
 static int row_site(const lavt_site *t)
 {
-    return t->kind != LAVT_SITE_WEIGHT && t->nusers > 0 && !t->conv;
+    return t->kind != LAVT_SITE_WEIGHT && ((t->nusers > 0 && !t->conv) || t->next >= 0);
 }
 
 static void collect_hook(void *ctx, int site, float *x, int rows, int cols, int ld)
@@ -380,7 +380,26 @@ static void act_local(qsite *p, qm_qtype t, int bits, qm_range range, const floa
     case QM_DRQ_GELU: p->dg = qz_drq_gelu_search(x, n, bits, 50); break;
     case QM_TWIN_SOFTMAX: p->tw = qz_twin_softmax_search(x, n, bits); break;
     case QM_TWIN_GELU: p->tw = qz_twin_gelu_search(x, n, bits, 50); break;
-    case QM_RORQ: p->rq = qz_rorq_calibrate(x, n, bits); break;
+    case QM_RORQ: {
+        /* RORQ's mean + 3 sigma bands isolate outliers only when they are
+        ** sparse; when they are not, a clipped uniform quantizer does
+        ** better, and the smaller squared error decides */
+        p->rq = qz_rorq_calibrate(x, n, bits);
+        qz_affine u = qz_affine_search_mse(x, n, bits, 0, 100, 0.2f);
+        double er = 0;
+        float buf[256];
+        for (size_t i = 0; i < n; i += 256) {
+            size_t m = n - i < 256 ? n - i : 256;
+            qz_rorq_fake(&p->rq, x + i, buf, m);
+            for (size_t k = 0; k < m; k++)
+                er += ((double)buf[k] - x[i + k]) * ((double)buf[k] - x[i + k]);
+        }
+        if (qz_affine_sse(&u, x, n) < er) {
+            p->type = QM_UNIFORM;
+            p->u = u;
+        }
+        break;
+    }
     }
 }
 
@@ -412,6 +431,18 @@ static int act_candidates(qm_qtype t, int bits, const float *x, size_t n, qsite 
             ** the non-negative region's step is searched */
             p->tw.bits = bits;
             p->tw.scale_r2 = hi > 0 ? hi * r / (float)V : 1.0f / (float)V;
+            nc++;
+            break;
+        case QM_RORQ:
+            /* RORQ, then the uniform candidates: the objective decides
+            ** (see act_local) */
+            if (c == 0) {
+                p->rq = qz_rorq_calibrate(x, n, bits);
+            } else {
+                p->type = QM_UNIFORM;
+                r = powf(0.1f, (float)(c - 1) / (float)(CANDS - 2));
+                p->u = qz_affine_range(lo * r, hi * r, bits, 0);
+            }
             nc++;
             break;
         default:
@@ -599,6 +630,46 @@ out:
     return rc_ok;
 }
 
+/* Operands whose channels reach a linear layer through a product (attention's
+** v: softmax . v, then the output projection W): candidates are scored by
+** their error weighted per channel with sum_o W[o][c]^2, the error that
+** channel puts on W's output.  Without it, the local error of massive
+** channels (which W divides back down) would decide. */
+static void act_weighted(const lavt_model *m, const lavt_site *t, qsite *best, qm_qtype at,
+                         int bits, const float *x, size_t n, qsite *cand)
+{
+    int K = t->cols;
+    const lavt_site *ws = lavt_site_get(m, t->next);
+    const float *W = lavt_site_weight_fp32(m, t->next);
+    double w[4096];
+    float buf[4096];
+    if (K > 4096 || ws->cols != K) {   /* not the layout expected: plain local error */
+        act_local(best, at, bits, QM_RANGE_MSE, x, n);
+        return;
+    }
+    for (int c = 0; c < K; c++) {
+        w[c] = 0;
+        for (int o = 0; o < ws->rows; o++)
+            w[c] += (double)W[(size_t)o * K + c] * W[(size_t)o * K + c];
+    }
+    int nc = act_candidates(at, bits, x, n, cand);
+    double beste = INFINITY;
+    for (int c = 0; c < nc; c++) {
+        double e = 0;
+        for (size_t r = 0; r + (size_t)K <= n; r += (size_t)K) {
+            fake_values(&cand[c], x + r, buf, (size_t)K);
+            for (int k = 0; k < K; k++) {
+                double d = (double)buf[k] - x[r + (size_t)k];
+                e += d * d * w[k];
+            }
+        }
+        if (e < beste) {
+            beste = e;
+            *best = cand[c];
+        }
+    }
+}
+
 static qm_qtype act_type(const qm_recipe *r, lavt_site_kind k)
 {
     switch (k) {
@@ -714,7 +785,16 @@ int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *
         size_t nx = c.len[i];
         if (!x || nx == 0) { /* never reached (e.g. stage without a shifted block) */
             q->s[i].type = QM_FLOAT;
-        } else if (row_site(t) && r->range == QM_RANGE_OUTPUT && (at != QM_FLOAT || anyw)) {
+        } else if (t->nusers == 0 && t->next >= 0 && r->range == QM_RANGE_OUTPUT && at != QM_FLOAT) {
+            qsite *cand = calloc(CANDS, sizeof *cand);
+            if (!cand) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            act_weighted(m, t, &q->s[i], at, abits, x, nx, cand);
+            free(cand);
+        } else if (t->nusers > 0 && !t->conv && r->range == QM_RANGE_OUTPUT && (at != QM_FLOAT || anyw)) {
             rc = output_search(m, q, i, at, abits, wbits, wq, x, (int)(nx / (size_t)t->cols), err,
                                errlen);
         } else {
@@ -722,7 +802,7 @@ int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *
         }
         if (rc)
             break;
-        if (!(row_site(t) && r->range == QM_RANGE_OUTPUT)) {
+        if (!(t->nusers > 0 && !t->conv && r->range == QM_RANGE_OUTPUT)) {
             int mode = r->range == QM_RANGE_MINMAX ? QZ_RANGE_MINMAX
                      : r->range == QM_RANGE_PERCENTILE ? QZ_RANGE_PERCENTILE : QZ_RANGE_MSE;
             for (int k = 0; k < t->nusers; k++) {
