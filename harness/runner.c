@@ -447,7 +447,7 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
             json_object_set_new(rec, "logit_sqnr_db", jnum(isinf(sq) ? NAN : sq));
             json_object_set_new(rec, "calib_s", json_real(calib_s));
             json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)qm_weight_bytes(j->model, q)));
-            char *st = qm_state_to_json(q);
+            char *st = qm_state_to_json(j->model, q);
             if (st) {
                 json_object_set_new(rec, "state", json_string(st));
                 free(st);

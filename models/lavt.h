@@ -133,7 +133,10 @@ void lavt_site_set_weight(lavt_model *m, int site, const float *w);
 ** them (calibration).  Values the network still needs in float afterwards
 ** (residual streams) are copied first, so in-place rewriting is always safe.
 ** The hook runs on pool threads for window attention: it must be thread-safe,
-** or the forward pass must be given a NULL pool. */
+** or the forward pass must be given a NULL pool.  With a hook set,
+** fusion.stageI.attn.out.in is computed centred (models/README.md): exact in
+** arithmetic, but the logits may differ from the hook-less pass in the last
+** bits. */
 typedef void (*lavt_act_hook)(void *ctx, int site, float *x, int rows, int cols, int ld);
 void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx);
 

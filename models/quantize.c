@@ -855,7 +855,14 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
         }
         lavt_site_set_weight(m, i, p->wfake);
     }
-    lavt_set_act_hook(m, fake_hook, q);
+    /* no hook when no activation is quantized: a hook also changes how a
+    ** few sites are computed (lavt.h), so fp32 stays bit-exact */
+    int anyact = 0;
+    for (int i = 0; i < q->nsites; i++)
+        if (lavt_site_get(m, i)->kind != LAVT_SITE_WEIGHT && q->s[i].type != QM_FLOAT)
+            anyact = 1;
+    if (anyact)
+        lavt_set_act_hook(m, fake_hook, q);
     return 0;
 }
 
@@ -938,7 +945,7 @@ static int affine_from(json_t *o, qz_affine *a)
     return 0;
 }
 
-char *qm_state_to_json(const qm_state *q)
+char *qm_state_to_json(const lavt_model *m, const qm_state *q)
 {
     json_t *root = json_object(), *sites = json_array();
     char bits[16];
@@ -947,7 +954,8 @@ char *qm_state_to_json(const qm_state *q)
     json_object_set_new(root, "bits", json_string(bits));
     for (int i = 0; i < q->nsites; i++) {
         const qsite *p = &q->s[i];
-        json_t *o = json_pack("{s:s,s:i}", "type", qm_qtype_name(p->type), "bits", p->bits);
+        json_t *o = json_pack("{s:s,s:s,s:i}", "site", lavt_site_get(m, i)->name, "type",
+                              qm_qtype_name(p->type), "bits", p->bits);
         switch (p->type) {
         case QM_FLOAT: break;
         case QM_UNIFORM:
@@ -1023,7 +1031,14 @@ int qm_state_from_json(const lavt_model *m, const char *text, qm_state **out, ch
         const lavt_site *t = lavt_site_get(m, i);
         qsite *p = &q->s[i];
         const char *ty = json_string_value(json_object_get(o, "type"));
-        int bad = !ty || qm_qtype_parse(ty, &p->type) != 0;
+        const char *nm = json_string_value(json_object_get(o, "site"));
+        if (!nm || strcmp(nm, t->name) != 0) {
+            snprintf(err, errlen, "quantization state: site %d is '%s', the model's is '%s'", i,
+                     nm ? nm : "(missing)", t->name);
+            goto fail;
+        }
+        int bad = !ty || qm_qtype_parse(ty, &p->type) != 0 ||
+                  !json_is_integer(json_object_get(o, "bits"));
         p->bits = (int)json_integer_value(json_object_get(o, "bits"));
         if (!bad && p->type != QM_FLOAT && (p->bits < 2 || p->bits > 8))
             bad = 1;
@@ -1043,19 +1058,21 @@ int qm_state_from_json(const lavt_model *m, const char *text, qm_state **out, ch
             case QM_DRQ_SOFTMAX:
                 p->ds.bits = p->bits;
                 p->ds.shift = (int)json_integer_value(json_object_get(o, "shift"));
-                bad = p->ds.shift < 0 || p->ds.shift > 19;
+                bad = !json_is_integer(json_object_get(o, "shift")) || p->ds.shift < 0 || p->ds.shift > 19;
                 break;
             case QM_DRQ_GELU:
                 p->dg.bits = p->bits;
                 p->dg.scale_pos = (float)json_number_value(json_object_get(o, "scale_pos"));
-                bad = !(p->dg.scale_pos > 0);
+                bad = !json_is_number(json_object_get(o, "scale_pos")) || !(p->dg.scale_pos > 0);
                 break;
             case QM_TWIN_SOFTMAX:
             case QM_TWIN_GELU:
                 p->tw.bits = p->bits;
                 p->tw.m = (int)json_integer_value(json_object_get(o, "m"));
                 p->tw.scale_r2 = (float)json_number_value(json_object_get(o, "scale_r2"));
-                bad = !(p->tw.scale_r2 > 0) || p->tw.m < 0 || p->tw.m > 19;
+                bad = !json_is_integer(json_object_get(o, "m")) ||
+                      !json_is_number(json_object_get(o, "scale_r2")) || !(p->tw.scale_r2 > 0) ||
+                      p->tw.m < 0 || p->tw.m > 19;
                 break;
             case QM_RORQ: {
                 json_t *bands = json_object_get(o, "bands");
@@ -1064,7 +1081,8 @@ int qm_state_from_json(const lavt_model *m, const char *text, qm_state **out, ch
                 bad = p->rq.nbands < 1 || p->rq.nbands > QZ_MAX_BANDS;
                 for (int k = 0; !bad && k < p->rq.nbands; k++) {
                     json_t *bo = json_array_get(bands, (size_t)k);
-                    bad = affine_from(bo, &p->rq.band[k]) != 0;
+                    bad = affine_from(bo, &p->rq.band[k]) != 0 ||
+                          !json_is_number(json_object_get(bo, "bound"));
                     p->rq.bound[k] = (float)json_number_value(json_object_get(bo, "bound"));
                 }
                 break;

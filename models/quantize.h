@@ -116,7 +116,7 @@ size_t qm_weight_bytes(const lavt_model *m, const qm_state *q);
 
 /* Quantizer parameters as JSON text (malloc'd; the caller frees), and back.
 ** from_json checks every site name against m. */
-char *qm_state_to_json(const qm_state *q);
+char *qm_state_to_json(const lavt_model *m, const qm_state *q);
 int qm_state_from_json(const lavt_model *m, const char *json, qm_state **out, char *err,
                        size_t errlen);
 

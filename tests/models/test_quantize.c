@@ -549,7 +549,7 @@ int main(void)
     /* ---- determinism */
     if (q4) {
         qm_state *q4b = calib_builtin(m, "ptq4ris", "W4A4", &cal);
-        char *j1 = qm_state_to_json(q4), *j2 = q4b ? qm_state_to_json(q4b) : NULL;
+        char *j1 = qm_state_to_json(m, q4), *j2 = q4b ? qm_state_to_json(m, q4b) : NULL;
         check(j1 && j2 && !strcmp(j1, j2), "ptq4ris W4A4 calibrated twice: identical JSON (%zu bytes)",
               j1 ? strlen(j1) : 0);
         free(j2);
@@ -561,7 +561,7 @@ int main(void)
         int rc = j1 ? qm_state_from_json(m, j1, &qr, err, sizeof err) : -1;
         check(rc == 0 && qr, "qm_state_from_json(qm_state_to_json(W4A4)) %s", rc ? err : "ok");
         if (qr) {
-            j3 = qm_state_to_json(qr);
+            j3 = qm_state_to_json(m, qr);
             check(j3 && !strcmp(j1, j3), "JSON -> state -> JSON gives the same text");
             check(forward_q(m, qr, &ev, y, nlog) == 0 && memcmp(y, y4, nl * sizeof(float)) == 0,
                   "round-tripped W4A4 state: logits bit-identical to the original state");
@@ -582,16 +582,18 @@ int main(void)
         expect_reject(m, "{\"recipe\": \"ptq4ris\", \"bits\": \"W9A4\", \"sites\": []}", "bad bits", NULL);
         {
             /* n - 1 float sites */
-            size_t cap = (size_t)n * 32 + 128, len = 0;
+            size_t cap = (size_t)n * 160 + 256, len = 0;
             char *s = malloc(cap);
             len += (size_t)snprintf(s + len, cap - len, "{\"recipe\":\"fp32\",\"bits\":\"W8A8\",\"sites\":[");
             for (int i = 0; i < n - 1; i++)
-                len += (size_t)snprintf(s + len, cap - len, "%s{\"type\":\"float\",\"bits\":0}", i ? "," : "");
+                len += (size_t)snprintf(s + len, cap - len, "%s{\"site\":\"%s\",\"type\":\"float\",\"bits\":0}",
+                                        i ? "," : "", lavt_site_get(m, i)->name);
             snprintf(s + len, cap - len, "]}");
             expect_reject(m, s, "one site too few", "sites");
             /* the same with n sites loads */
             s[len] = 0;
-            snprintf(s + len, cap - len, ",{\"type\":\"float\",\"bits\":0}]}");
+            snprintf(s + len, cap - len, ",{\"site\":\"%s\",\"type\":\"float\",\"bits\":0}]}",
+                     lavt_site_get(m, n - 1)->name);
             qm_state *qf = NULL;
             rc = qm_state_from_json(m, s, &qf, err, sizeof err);
             check(rc == 0 && qf, "a hand-written all-float state with %d sites loads %s", n, rc ? err : "");
@@ -641,10 +643,10 @@ int main(void)
         qm_recipe_builtin("ptq4vit", &rv);
         rv.rounds = 1;
         qm_state *qv = calib(m, &rv, "W6A6", &cal1), *qr = NULL;
-        char *j1 = qv ? qm_state_to_json(qv) : NULL, *j2 = NULL;
+        char *j1 = qv ? qm_state_to_json(m, qv) : NULL, *j2 = NULL;
         int rc = j1 ? qm_state_from_json(m, j1, &qr, err, sizeof err) : -1;
         if (rc == 0)
-            j2 = qm_state_to_json(qr);
+            j2 = qm_state_to_json(m, qr);
         check(qv && rc == 0 && j2 && !strcmp(j1, j2) && strstr(j1, "twin-softmax") && strstr(j1, "twin-gelu"),
               "ptq4vit W6A6: twin quantizers, JSON round trip identical %s", rc && qv ? err : "");
         if (qv && qr) {
