@@ -27,7 +27,7 @@ static double now_s(void)
 
 /* Options shared by both commands. */
 typedef struct mopts {
-    const char *model, *zoo, *method, *bits, *data, *split, *by;
+    const char *model, *zoo, *method, *bits, *data, *split, *by, *scope;
     long long seed, count;
     int calib, threads;
 } mopts;
@@ -52,6 +52,7 @@ static int parse_opts(int argc, char **argv, mopts *o, const char *usage)
         {"split", required_argument, 0, 'S'}, {"seed", required_argument, 0, 's'},
         {"count", required_argument, 0, 'n'}, {"calib-samples", required_argument, 0, 'c'},
         {"threads", required_argument, 0, 't'}, {"by", required_argument, 0, 'y'},
+        {"scope", required_argument, 0, 'o'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long long v;
     int c;
@@ -64,6 +65,7 @@ static int parse_opts(int argc, char **argv, mopts *o, const char *usage)
         case 'd': o->data = optarg; break;
         case 'S': o->split = optarg; break;
         case 'y': o->by = optarg; break;
+        case 'o': o->scope = optarg; break;
         case 's': if (parse_int(optarg, "--seed", 0, INT64_MAX, &o->seed)) return 2; break;
         case 'n': if (parse_int(optarg, "--count", 1, SYNTH_MAX_COUNT, &o->count)) return 2; break;
         case 'c': if (parse_int(optarg, "--calib-samples", 1, 4096, &v)) return 2; o->calib = (int)v; break;
@@ -86,6 +88,11 @@ static int parse_opts(int argc, char **argv, mopts *o, const char *usage)
     if (o->method && qm_recipe_builtin(o->method, &r)) {
         fprintf(stderr, "risq: unknown method '%s' (fp32, minmax, percentile, omse, ptq4vit, "
                 "ptq4ris, ptq4ris-no-drq, ptq4ris-no-rorq)\n", o->method);
+        return 2;
+    }
+    qm_scope sc;
+    if (o->scope && qm_scope_parse(o->scope, &sc)) {
+        fprintf(stderr, "risq: --scope '%s': use upstream or all\n", o->scope);
         return 2;
     }
     if (o->bits && qm_bits_parse(o->bits, &b)) {
@@ -147,7 +154,7 @@ static int load_data(const mopts *o, const lavt_model *m, ds_dataset **eval, ev_
 /* ------------------------------------------------------ risq model --- */
 
 static const char usage_model[] =
-    "usage: risq model sites MODEL [--method M --bits WxAy] [--zoo DIR]\n"
+    "usage: risq model sites MODEL [--method M --bits WxAy [--scope S]] [--zoo DIR]\n"
     "                  [--seed S --count N | --data DIR] [--calib-samples N]\n"
     "\n"
     "List the quantization sites of MODEL (a zoo name or a model folder): every\n"
@@ -155,7 +162,8 @@ static const char usage_model[] =
     "with its kind (weight, act, softmax, gelu, text), group and shape. With\n"
     "--method and --bits the model is calibrated (on N samples, default 32, of the\n"
     "synthetic calibration split, or DIR's train split) and each site's quantizer\n"
-    "is shown.\n"
+    "is shown. --scope upstream|all overrides the recipe's scope (upstream, the\n"
+    "default, leaves fusion.* and decoder.* in float as PTQ4RIS does).\n"
     "\n"
     "exit status: 0 success, 1 calibration failed, 2 usage or model error\n";
 
@@ -187,6 +195,7 @@ int modelcmd_main(int argc, char **argv)
         qm_recipe r;
         qm_bits b = {8, 8};
         qm_recipe_builtin(o.method, &r);
+        if (o.scope) qm_scope_parse(o.scope, &r.scope);
         if (o.bits) qm_bits_parse(o.bits, &b);
         if (load_data(&o, m, &eval, &cal, "risq model sites")) {
             lavt_free(m);
@@ -226,7 +235,7 @@ int modelcmd_main(int argc, char **argv)
 /* ------------------------------------------------ risq sensitivity --- */
 
 static const char usage_sens[] =
-    "usage: risq sensitivity MODEL [--method M] [--bits WxAy] [--by group|kind]\n"
+    "usage: risq sensitivity MODEL [--method M] [--bits WxAy] [--scope S] [--by group|kind|site]\n"
     "                        [--seed S --count N | --data DIR [--split S]]\n"
     "                        [--calib-samples N] [--threads T] [--zoo DIR]\n"
     "\n"
@@ -239,6 +248,8 @@ static const char usage_sens[] =
     "\n"
     "  --method M         recipe (default ptq4ris)\n"
     "  --bits WxAy        bit setting (default W4A4)\n"
+    "  --scope S          upstream (default: fusion.* and decoder.* stay float, as\n"
+    "                     PTQ4RIS) or all (every site)\n"
     "  --seed S --count N synthetic evaluation split (default seed 7, 100 images)\n"
     "  --data DIR         a dataset folder instead (--split, default: its only split;\n"
     "                     calibration uses its 'train' split)\n"
@@ -285,6 +296,7 @@ int sensitivity_main(int argc, char **argv)
     qm_recipe base;
     qm_bits b;
     qm_recipe_builtin(o.method, &base);
+    if (o.scope) qm_scope_parse(o.scope, &base.scope);
     qm_bits_parse(o.bits, &b);
 
     /* the groups, in network order */
@@ -330,9 +342,9 @@ int sensitivity_main(int argc, char **argv)
     fclose(mem);
     mem = NULL;
     double fp = mt_value(&acc, MT_MIOU);
-    printf("risq sensitivity: %s, %s %s, %zu expressions (synth seed %lld, %lld images), "
-           "calibration %d samples\nfp32 miou %.2f\n", o.model, o.method, o.bits, nexpr, o.seed,
-           o.count, cal.n, fp);
+    printf("risq sensitivity: %s, %s %s scope %s, %zu expressions (synth seed %lld, %lld images), "
+           "calibration %d samples\nfp32 miou %.2f\n", o.model, o.method, o.bits,
+           qm_scope_name(base.scope), nexpr, o.seed, o.count, cal.n, fp);
     for (int g = 0; g <= ng; g++) {
         qm_recipe r = base;
         if (g < ng) snprintf(r.only, sizeof r.only, "%.47s", groups[g]);

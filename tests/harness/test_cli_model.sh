@@ -76,6 +76,12 @@ check "weights get uniform 8b per-channel" grep -Eq "^[0-9]+ +vision\.stage1\.bl
 check "fusion sites stay float (upstream scope)" grep -Eq "^[0-9]+ +fusion\.stage0\.attn\.softmax +softmax .* float$" "$tmp/q"
 check "decoder stays float (upstream scope)" grep -Eq "^[0-9]+ +decoder\.classifier\.weight .* float$" "$tmp/q"
 check "same sites as without --method" test "$(rows "$tmp/q" | awk '{print $1, $2, $3, $4, $5}')" = "$(rows "$tmp/sites" | awk '{print $1, $2, $3, $4, $5}')"
+"$risq" model sites lavt-tiny --method ptq4ris --bits W8A8 --scope all --count 2 --calib-samples 2 >"$tmp/qa" 2>"$tmp/err"; rc=$?
+check "--scope all exits 0 ($rc)" test $rc -eq 0
+check "--scope all quantizes the fusion softmax" grep -Eq "^[0-9]+ +fusion\.stage0\.attn\.softmax +softmax .* drq-softmax 8b " "$tmp/qa"
+check "--scope all quantizes the classifier (8 bits, last layer)" grep -Eq "^[0-9]+ +decoder\.classifier\.weight .* uniform 8b per-channel$" "$tmp/qa"
+"$risq" model sites lavt-tiny --method ptq4ris --bits W8A8 --scope most >/dev/null 2>"$tmp/err"; rc=$?
+check "--scope most exits 2 with a message" test $rc -eq 2 -a -n "$(grep "upstream or all" "$tmp/err")"
 check "a calibration: line with packed and fp32 weight bytes" \
   grep -Eq "^calibration: [0-9.]+ s on one core, weights [0-9]+ bytes packed \(fp32 [0-9]+\)$" "$tmp/q"
 packed=$(sed -nE 's/^calibration: .* weights ([0-9]+) bytes packed \(fp32 ([0-9]+)\)$/\1/p' "$tmp/q")
@@ -91,7 +97,7 @@ check "fp32: every site float ($nrows)" test "$(rows "$tmp/f" | grep -c " float$
 cat "$tmp/s"
 check "sensitivity --by kind exits 0 ($rc)" test $rc -eq 0
 [ $rc -eq 0 ] || cat "$tmp/err"
-check "sensitivity: title names model, method and bits" grep -q "^risq sensitivity: lavt-tiny, ptq4ris W8A8, " "$tmp/s"
+check "sensitivity: title names model, method, bits and scope" grep -q "^risq sensitivity: lavt-tiny, ptq4ris W8A8 scope upstream, " "$tmp/s"
 check "sensitivity: fp32 miou line" grep -Eq "^fp32 miou [0-9]+\.[0-9]+$" "$tmp/s"
 check "sensitivity: table header" grep -Eq "^rank +quantized +miou +loss +fp_agreement +calib_s$" "$tmp/s"
 ranked=$(grep -E "^[1-9][0-9]* +kind:" "$tmp/s")
