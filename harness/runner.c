@@ -4,9 +4,14 @@
 ** Data flow (DESIGN.md "Data flow"): load and expand the suite; per model
 ** and dataset (both loaded in this process, shared with the children by
 ** fork) one FP32 accuracy pass over every expression, run as its own child
-** job and reused by that pair's configurations; per configuration (method
-** x bits x target x threads) a speed pass (warm-up, then timed repetitions
-** with the counters of harness/measure.h) in a child of its own.
+** job and reused by that pair's configurations; it also writes every
+** expression's logits, the reference of the quantized passes.  Per
+** quantized (method, bits) a child calibrates (calib_s), runs the simulated
+** model over the split (accuracy, fp_agreement, logit_sqnr_db against the
+** reference) and sends back the quantizer parameters as JSON.  Per
+** configuration (method x bits x target x threads) a speed pass (warm-up,
+** then timed repetitions with the counters of harness/measure.h) in a child
+** of its own, with those parameters installed.
 **
 ** Isolation: every job runs in a forked child with the suite's time limit
 ** (timeout_s, --timeout overrides).  The child sends its result as one JSON
@@ -75,7 +80,9 @@ static const char usage[] =
     "\n"
     "Run every configuration of SUITE (default " DEFAULT_SUITE "): per model and\n"
     "dataset an FP32 accuracy pass (miou, oiou, prec@0.5..0.9 over every referring\n"
-    "expression), then per method, bits, target and thread count a speed pass\n"
+    "expression); per quantized method and bits a calibration (calib_s) and an\n"
+    "accuracy pass of the simulated model (plus fp_agreement and logit_sqnr_db\n"
+    "against FP32); then per method, bits, target and thread count a speed pass\n"
     "(warm-up, then timed repetitions with counters). Each job runs in a child\n"
     "process with a time limit; a crash or timeout is stored as a failed\n"
     "configuration and the suite goes on. Prints a results table and appends the\n"
