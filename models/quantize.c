@@ -150,12 +150,10 @@ const char *qm_qtype_name(qm_qtype t)
 
 int qm_qtype_parse(const char *s, qm_qtype *out)
 {
-    for (unsigned i = 0; i < sizeof qtype_names / sizeof qtype_names[0]; i++)
-        if (!strcmp(s, qtype_names[i])) {
-            *out = (qm_qtype)i;
-            return 0;
-        }
-    return -1;
+    int v;
+    if (parse_name(s, qtype_names, (int)(sizeof qtype_names / sizeof qtype_names[0]), &v)) return -1;
+    *out = (qm_qtype)v;
+    return 0;
 }
 
 const char *qm_range_name(qm_range r)
@@ -165,12 +163,10 @@ const char *qm_range_name(qm_range r)
 
 int qm_range_parse(const char *s, qm_range *out)
 {
-    for (unsigned i = 0; i < sizeof range_names / sizeof range_names[0]; i++)
-        if (!strcmp(s, range_names[i])) {
-            *out = (qm_range)i;
-            return 0;
-        }
-    return -1;
+    int v;
+    if (parse_name(s, range_names, (int)(sizeof range_names / sizeof range_names[0]), &v)) return -1;
+    *out = (qm_range)v;
+    return 0;
 }
 
 int qm_bits_parse(const char *s, qm_bits *out)
