@@ -278,7 +278,10 @@ static void coll_free(coll *c, int nsites)
     free(c->cap);
 }
 
-static int collect(lavt_model *m, const qm_sample *smp, int n, coll *c, char *err, size_t errlen)
+/* need[i]: keep site i's values (sites that stay float with all their
+** weights need nothing). */
+static int collect(lavt_model *m, const qm_sample *smp, int n, const char *need, coll *c, char *err,
+                   size_t errlen)
 {
     int ns = lavt_site_count(m);
     const lavt_config *cfg = lavt_get_config(m);
@@ -305,7 +308,7 @@ static int collect(lavt_model *m, const qm_sample *smp, int n, coll *c, char *er
     c->counting = 0;
     for (int i = 0; i < ns; i++) {
         const lavt_site *t = lavt_site_get(m, i);
-        if (t->kind == LAVT_SITE_WEIGHT || c->count[i] == 0)
+        if (t->kind == LAVT_SITE_WEIGHT || c->count[i] == 0 || !need[i])
             continue;
         size_t total = c->count[i] * (size_t)n, keep = row_site(t) ? ROWS_MAX : VALS_MAX;
         c->stride[i] = total > keep ? (total + keep - 1) / keep : 1;
@@ -755,8 +758,26 @@ int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *
         *out = q;
         return 0;
     }
+    /* an activation site is searched when it or one of its weights is
+    ** quantized */
+    char *need = calloc((size_t)ns, 1);
+    if (!need) {
+        qm_free(q);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < ns; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind == LAVT_SITE_WEIGHT)
+            continue;
+        need[i] = site_bits(r, b, t) && act_type(r, t->kind) != QM_FLOAT;
+        for (int k = 0; k < t->nusers; k++)
+            need[i] |= site_bits(r, b, lavt_site_get(m, t->users[k])) && r->weight != QM_FLOAT;
+    }
     coll c;
-    if (collect(m, smp, n, &c, err, errlen)) {
+    int crc = collect(m, smp, n, need, &c, err, errlen);
+    free(need);
+    if (crc) {
         qm_free(q);
         return -1;
     }
@@ -779,7 +800,7 @@ int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *
         }
         const float *x = c.buf[i];
         size_t nx = c.len[i];
-        if (!x || nx == 0) { /* never reached (e.g. stage without a shifted block) */
+        if (!x || nx == 0) { /* not needed, or never reached */
             q->s[i].type = QM_FLOAT;
         } else if (t->nusers == 0 && t->next >= 0 && r->range == QM_RANGE_OUTPUT && at != QM_FLOAT) {
             qsite *cand = calloc(CANDS, sizeof *cand);
