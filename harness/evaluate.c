@@ -109,7 +109,9 @@ static void agree_add(ev_agree *ag, const lavt_config *c, const float *out, cons
         int a = out[plane + p] > out[p], b = ref[plane + p] > ref[p];
         i += (uint64_t)(a & b);
         u += (uint64_t)(a | b);
+        ag->pix_same += a == b;
     }
+    ag->pix_total += (int64_t)plane;
     for (size_t k = 0; k < n; k++) {
         double d = (double)out[k] - ref[k];
         ag->signal += (double)ref[k] * ref[k];
@@ -117,6 +119,19 @@ static void agree_add(ev_agree *ag, const lavt_config *c, const float *out, cons
     }
     ag->iou_sum += u ? (double)i / (double)u : 1.0;
     ag->n++;
+}
+
+void ev_agree_logits(ev_agree *ag, const lavt_config *c, const float *out, const float *ref,
+                     size_t n)
+{
+    size_t per = ev_ref_floats(c);
+    for (size_t k = 0; k < n; k++)
+        agree_add(ag, c, out + k * per, ref + k * per);
+}
+
+double ev_pixel_agreement(const ev_agree *a)
+{
+    return a->pix_total ? 100.0 * (double)a->pix_same / (double)a->pix_total : NAN;
 }
 
 int ev_accuracy(ev_ctx *e, const ds_dataset *d, mt_acc *acc, FILE *ref_out, const float *ref_in,

@@ -51,10 +51,16 @@ int ev_predict(ev_ctx *e, const ds_image *im, const char *sentence, int image_re
 typedef struct ev_agree {
     int64_t n;
     double iou_sum, signal, noise;
+    int64_t pix_same, pix_total;   /* pixels where the two masks agree, of all */
 } ev_agree;
 
 double ev_fp_agreement(const ev_agree *a);
 double ev_logit_sqnr_db(const ev_agree *a);   /* +inf when identical */
+double ev_pixel_agreement(const ev_agree *a); /* % of pixels with the same class */
+/* Agreement of n expressions' logits out[] with ref[] (ev_ref_floats() per
+** expression, both in the same order), added into *ag. */
+void ev_agree_logits(ev_agree *ag, const lavt_config *c, const float *out, const float *ref,
+                     size_t n);
 
 /* Floats of reference logits per expression. */
 size_t ev_ref_floats(const lavt_config *c);

@@ -10,6 +10,7 @@
 **   risq merge [--db MAIN] OTHER...      merge other results histories
 **   risq dataset synth ...               write a synthetic dataset folder
 **   risq dataset info DIR                summarise a dataset folder
+**   risq bench kernels [--db PATH] ...   own GEMMs vs OpenBLAS / oneDNN, stored
 */
 #include <getopt.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
+#include "harness/benchkernels.h"
 #include "harness/compare.h"
 #include "harness/modelcmd.h"
 #include "harness/report.h"
@@ -45,6 +47,7 @@ static const char usage_main[] =
     "  dataset info DIR   print a dataset folder's summary and content hash\n"
     "  model sites MODEL  list a model's quantization sites (and their quantizers)\n"
     "  sensitivity MODEL  rank site groups by the mIoU their quantization costs\n"
+    "  bench kernels      time own fp32/int8/int4 GEMMs against OpenBLAS and oneDNN\n"
     "\n"
     "options:\n"
     "  -h, --help         this help; `risq COMMAND --help` for a command\n"
@@ -225,6 +228,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "list")) return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "model")) return modelcmd_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "sensitivity")) return sensitivity_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return bk_main(argc - 1, argv + 1);
     fprintf(stderr, "risq: unknown command '%s'\n\n%s", cmd, usage_main);
     return 2;
 }

@@ -13,6 +13,12 @@
 ** then timed repetitions with the counters of harness/measure.h) in a child
 ** of its own, with those parameters installed.
 **
+** Speed-only models (random weights, lavt_speed_only(): e.g. lavt-b-shapes)
+** get no accuracy jobs: their accuracy metrics, expressions, fp_agreement
+** and logit_sqnr_db are stored as NULL (not available) and the table says
+** "ok (speed only)"; a quantized method still calibrates on the calibration
+** split (its quantizer ranges and calib_s), then the speed passes run.
+**
 ** Isolation: every job runs in a forked child with the suite's time limit
 ** (timeout_s, --timeout overrides).  The child sends its result as one JSON
 ** record through a pipe and _exits; the parent reads it, reaps the child
@@ -58,6 +64,7 @@
 #include "harness/stats.h"
 #include "harness/store.h"
 #include "harness/suite.h"
+#include "kernels/isa.h"
 #include "kernels/ops_f32.h"
 #include "kernels/threadpool.h"
 #include "models/lavt.h"
@@ -405,7 +412,47 @@ typedef struct quant_job {
     const suite_dataset *sd;
     const char *method;
     qm_bits bits;
+    int speed_only;                   /* random weights: calibrate, no accuracy pass */
 } quant_job;
+
+/* Integer recipes: the simulated pass of the same quantizers first, its
+** logits into *buf (malloc'd, *n floats) and its mIoU into *miou, so the
+** integer pass can be checked against its own reference semantics. */
+static int sim_pass(quant_job *j, qm_state *q, float **buf, size_t *n, double *miou, char *err,
+                    size_t errlen)
+{
+    char *mem = NULL;
+    size_t len = 0;
+    ev_ctx e;
+    mt_acc acc;
+    int rc = -1;
+    memset(&e, 0, sizeof e);
+    qm_set_exec(q, QM_EXEC_SIM);
+    FILE *f = open_memstream(&mem, &len);
+    if (!f) {
+        snprintf(err, errlen, "out of memory keeping the simulated pass's logits");
+    } else if (qm_apply(j->model, q, err, errlen) == 0) {
+        if (ev_init(&e, j->model, acc_threads()))
+            snprintf(err, errlen, "out of memory preparing the simulated accuracy pass");
+        else if (ev_accuracy(&e, j->data, &acc, f, NULL, NULL, &interrupted, err, errlen) == 0)
+            rc = 0;
+        ev_free(&e);
+        qm_detach(j->model);
+    }
+    if (f && fclose(f) != 0 && rc == 0) {
+        snprintf(err, errlen, "out of memory keeping the simulated pass's logits");
+        rc = -1;
+    }
+    qm_set_exec(q, QM_EXEC_INT);
+    if (rc) {
+        free(mem);
+        return -1;
+    }
+    *buf = (float *)(void *)mem;
+    *n = len / sizeof(float);
+    *miou = mt_value(&acc, MT_MIOU);
+    return 0;
+}
 
 static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
 {
@@ -441,17 +488,56 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     ev_ctx e;
     mt_acc acc;
     ev_agree ag;
+    /* integer execution: the simulated pass first (sim_agreement) */
+    int integer = r.exec == QM_EXEC_INT && !j->speed_only;
+    float *simlg = NULL;
+    char *intmem = NULL;
+    size_t nsim = 0, intlen = 0;
+    double sim_miou = NAN;
+    FILE *fint = NULL;
+    if (integer && (sim_pass(j, q, &simlg, &nsim, &sim_miou, err, errlen) ||
+                    !(fint = open_memstream(&intmem, &intlen)))) {
+        if (!err[0]) snprintf(err, errlen, "out of memory keeping the integer pass's logits");
+        free(simlg);
+        qm_free(q);
+        return -1;
+    }
     rc = -1;
     if (qm_apply(j->model, q, err, errlen) == 0) {
-        if (ev_init(&e, j->model, acc_threads())) {
+        memset(&e, 0, sizeof e);
+        if (j->speed_only) {
+            /* random weights: no accuracy, no agreement (absent = NULL) */
+            rc = 0;
+        } else if (ev_init(&e, j->model, acc_threads())) {
             snprintf(err, errlen, "out of memory preparing the accuracy pass");
-        } else if (ev_accuracy(&e, j->data, &acc, NULL, j->ref, &ag, &interrupted, err, errlen) == 0) {
+        } else if (ev_accuracy(&e, j->data, &acc, fint, j->ref, &ag, &interrupted, err, errlen) == 0 &&
+                   !qm_exec_error(q)) {
             for (int k = 0; k < MT_NMETRICS; k++)
                 json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
             json_object_set_new(rec, "expressions", json_integer(mt_count(&acc)));
             json_object_set_new(rec, "fp_agreement", jnum(ev_fp_agreement(&ag)));
             double sq = ev_logit_sqnr_db(&ag);
             json_object_set_new(rec, "logit_sqnr_db", jnum(isinf(sq) ? NAN : sq));
+            rc = 0;
+            if (integer) {
+                /* the masks of the integer pass against the simulated pass's */
+                rc = -1;
+                if (fclose(fint) != 0 || intlen / sizeof(float) != nsim) {
+                    snprintf(err, errlen, "out of memory keeping the integer pass's logits");
+                } else {
+                    ev_agree as;
+                    memset(&as, 0, sizeof as);
+                    ev_agree_logits(&as, lavt_get_config(j->model), (const float *)(void *)intmem, simlg,
+                                    nsim / ev_ref_floats(lavt_get_config(j->model)));
+                    json_object_set_new(rec, "sim_agreement", jnum(ev_pixel_agreement(&as)));
+                    json_object_set_new(rec, "sim_miou", jnum(sim_miou));
+                    rc = 0;
+                }
+                fint = NULL;
+            }
+        }
+        if (rc == 0) {
+            rc = -1;
             json_object_set_new(rec, "calib_s", json_real(calib_s));
             json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)qm_weight_bytes(j->model, q)));
             char *st = qm_state_to_json(j->model, q);
@@ -464,7 +550,11 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
             }
         }
         ev_free(&e);
+        if (qm_exec_error(q)) snprintf(err, errlen, "%s", qm_exec_error(q));
     }
+    if (fint) fclose(fint);
+    free(intmem);
+    free(simlg);
     qm_detach(j->model);
     qm_free(q);
     return rc;
@@ -476,12 +566,14 @@ typedef struct speed_job {
     const ds_dataset *data;
     int threads, warmup, repetitions, counters;
     const char *qstate;   /* quantizer parameters (JSON), NULL for fp32 */
+    ki_isa isa;           /* kernel variant (supported: checked by the parent) */
 } speed_job;
 
 static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
 {
     speed_job *j = ctx;
     measure *mz = NULL;
+    if (ki_isa_set(j->isa, err, errlen)) return -1;
     ev_ctx e;
     qm_state *q = NULL;
     int rc = -1, n = j->repetitions;
@@ -514,6 +606,10 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         if (measure_end(mz, &rd[r], err, errlen)) goto out;
     }
     getrusage(RUSAGE_SELF, &r1);
+    if (qm_exec_error(q)) {
+        snprintf(err, errlen, "%s", qm_exec_error(q));
+        goto out;
+    }
 
     json_object_set_new(rec, "tier", json_string(measure_tier_name(measure_get_tier(mz))));
     json_t *lat = json_array(), *ctr = json_object();
@@ -668,13 +764,14 @@ typedef struct pairstate {
     const char *acc_exit;          /* exit_reason of a failed accuracy job */
     double acc[MT_NMETRICS];
     int nexpr, acc_ok;
+    int speed_only;                /* random weights (lavt_speed_only): no accuracy jobs */
     float *ref;                    /* fp32 logits of every expression */
     /* the current quantized (method, bits) of the pair */
     int cur_method, cur_bits;
     int q_ok;
     char q_err[2200];
     const char *q_exit;
-    double q_acc[MT_NMETRICS], q_agree, q_sqnr, q_calib_s, q_weight_bytes;
+    double q_acc[MT_NMETRICS], q_agree, q_sqnr, q_calib_s, q_weight_bytes, q_sim_agree, q_sim_miou;
     char *q_state;                 /* quantizer parameters (JSON) */
 } pairstate;
 
@@ -706,7 +803,8 @@ static void prepare_quant(pairstate *ps, const suite *s, const suite_config *c, 
     ps->q_exit = "error";
     const char *method = s->methods[c->method];
     if (!strcmp(method, "fp32") || !ps->acc_ok) return;
-    quant_job j = {ps->model, ps->data, ps->ref, s, &s->datasets[c->dataset], method, {8, 8}};
+    quant_job j = {ps->model, ps->data, ps->ref, s, &s->datasets[c->dataset], method, {8, 8},
+                   ps->speed_only};
     if (qm_bits_parse(s->bits[c->bits], &j.bits)) {
         snprintf(ps->q_err, sizeof ps->q_err, "bit setting '%s' is not WxAy with 2 <= x, y <= 8",
                  s->bits[c->bits]);
@@ -719,6 +817,8 @@ static void prepare_quant(pairstate *ps, const suite *s, const suite_config *c, 
         ps->q_agree = jget(r.rec, "fp_agreement");
         ps->q_sqnr = jget(r.rec, "logit_sqnr_db");
         ps->q_calib_s = jget(r.rec, "calib_s");
+        ps->q_sim_agree = jget(r.rec, "sim_agreement");
+        ps->q_sim_miou = jget(r.rec, "sim_miou");
         ps->q_weight_bytes = jget(r.rec, "weight_bytes");
         const char *st = json_string_value(json_object_get(r.rec, "state"));
         ps->q_state = st ? strdup(st) : NULL;
@@ -742,6 +842,7 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
         ps->cur_model = c->model;
         ps->cur_dataset = -1;
         ps->model_hash[0] = 0;
+        ps->speed_only = 0;
         char dir[2048];
         ps->model_err[0] = 0;
         if (ev_resolve_model(s->models[c->model], o->zoo, s->file, dir, sizeof dir)) {
@@ -753,12 +854,17 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
             uint64_t h = 0xCBF29CE484222325ull;
             char p[2400];
             snprintf(p, sizeof p, "%s/model.yaml", dir);
-            hash_file(p, &h);
+            hash_file(p, &h);   /* random weights: their seed is in model.yaml */
             snprintf(p, sizeof p, "%s/%s", dir, mc->weights_file);
-            hash_file(p, &h);
+            if (!mc->weights_random) hash_file(p, &h);
             snprintf(p, sizeof p, "%s/%s", dir, mc->vocab_file);
             hash_file(p, &h);
             snprintf(ps->model_hash, sizeof ps->model_hash, "%016llx", (unsigned long long)h);
+            ps->speed_only = lavt_speed_only(ps->model);
+            if (ps->speed_only && !o->quiet)
+                printf("risq run: note: %s has random weights (speed-only model): no accuracy pass, "
+                       "its accuracy metrics are stored as NULL (not available); quantized methods "
+                       "still calibrate\n", s->models[c->model]);
         }
     }
     if (c->dataset == ps->cur_dataset) return;
@@ -780,7 +886,12 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
     ps->acc_ok = 0;
     ps->acc_err[0] = 0;
     ps->acc_exit = "error";
-    if (ps->model && ps->data && !ps->data_err[0]) {
+    if (ps->model && ps->speed_only) {
+        /* random weights: accuracy means nothing; NaN is stored as NULL */
+        for (int k = 0; k < MT_NMETRICS; k++) ps->acc[k] = NAN;
+        ps->nexpr = 0;
+        ps->acc_ok = 1;
+    } else if (ps->model && ps->data && !ps->data_err[0]) {
         /* the fp32 logits go through a temporary file (removed below) */
         const char *tmpdir = getenv("TMPDIR");
         char path[4096];
@@ -904,9 +1015,21 @@ int runner_main(int argc, char **argv)
         const suite_config *c = &cfgs[ci];
         const char *method = s->methods[c->method];
         const char *bits = c->bits < 0 ? "fp32" : s->bits[c->bits];
-        /* isa auto and scalar both mean the portable C kernels, the only
-        ** path built so far. */
-        const char *isa = "scalar";
+        /* The kernel variant of the speed pass: the target's isa, "auto" =
+        ** the best this CPU runs, recorded under its real name.  An isa this
+        ** machine (or build) cannot run fails the configuration, not the run. */
+        const char *isa = s->targets[c->target].isa;
+        char isa_err[256] = "";
+        ki_isa kisa = KI_REF;
+        if (ki_isa_parse(isa, &kisa, isa_err, sizeof isa_err) == 0) {
+            if (ki_isa_supported(kisa))
+                isa = ki_isa_name(kisa);
+            else
+                snprintf(isa_err, sizeof isa_err, "isa %s: %s (CPU features: %s); isa auto picks the best "
+                         "one this machine runs", isa,
+                         ki_isa_compiled(kisa) ? "this CPU cannot run it" : "not compiled into this build",
+                         ki_cpu_features());
+        }
         char what[512], started[32];
         snprintf(what, sizeof what, "%s %s %s %s %s t%d", s->models[c->model], s->datasets[c->dataset].label,
                  method, bits, isa, c->threads);
@@ -918,7 +1041,7 @@ int runner_main(int argc, char **argv)
         int quantized = strcmp(method, "fp32") != 0;
         if (quantized) prepare_quant(&ps, s, c, timeout_s);
         if (interrupted) break;
-        const char *error = ps.model_err[0] ? ps.model_err : ps.data_err[0] ? ps.data_err
+        const char *error = isa_err[0] ? isa_err : ps.model_err[0] ? ps.model_err : ps.data_err[0] ? ps.data_err
                           : !ps.acc_ok ? ps.acc_err : quantized && !ps.q_ok ? ps.q_err : NULL;
         const char *exit_reason = !error ? "ok" : error == ps.acc_err ? ps.acc_exit
                                 : error == ps.q_err ? ps.q_exit : "error";
@@ -928,7 +1051,7 @@ int runner_main(int argc, char **argv)
         memset(&r, 0, sizeof r);
         if (!error) {
             speed_job j = {ps.model, ps.data, c->threads, s->warmup, s->repetitions, counters,
-                           quantized ? ps.q_state : NULL};
+                           quantized ? ps.q_state : NULL, kisa};
             run_job(speed_job_fn, &j, timeout_s, ci, &r);
             if (interrupted) {
                 json_decref(r.rec);
@@ -960,11 +1083,15 @@ int runner_main(int argc, char **argv)
             if (n > 0 && vals) lat = summarise(vals, n);
             for (int k = 0; k < MT_NMETRICS; k++)
                 m[nm++] = (store_metric){mt_metrics[k].name, acc[k], 0, mt_metrics[k].unit};
-            m[nm++] = (store_metric){"expressions", ps.nexpr, 0, "count"};
+            m[nm++] = (store_metric){"expressions", ps.nexpr, ps.speed_only, "count"};
             if (quantized) {   /* fp32 has no reference to agree with */
                 m[nm++] = (store_metric){"fp_agreement", ps.q_agree, 0, "%"};
                 m[nm++] = (store_metric){"logit_sqnr_db", ps.q_sqnr, 0, "dB"};
                 m[nm++] = (store_metric){"calib_s", ps.q_calib_s, 0, "s"};
+                if (!isnan(ps.q_sim_agree)) {   /* integer execution only */
+                    m[nm++] = (store_metric){"sim_agreement", ps.q_sim_agree, 0, "%"};
+                    m[nm++] = (store_metric){"sim_miou", ps.q_sim_miou, 0, "%"};
+                }
             }
             m[nm++] = (store_metric){"latency_ms", lat.median, 0, "ms"};
             m[nm++] = (store_metric){"latency_p90_ms", lat.p90, 0, "ms"};
@@ -1012,7 +1139,7 @@ int runner_main(int argc, char **argv)
         }
         print_row(s->models[c->model], s->datasets[c->dataset].label, method, bits, isa, c->threads,
                   ps.acc_ok && (!quantized || ps.q_ok) ? acc : NULL, error ? NULL : &lat,
-                  error ? "FAILED" : "ok");
+                  error ? "FAILED" : ps.speed_only ? "ok (speed only)" : "ok");
         if (error) {
             fprintf(stderr, "  %s\n", error);
             failed++;

@@ -5,9 +5,10 @@
 ** Structure (the classic Goto/BLIS layering, written for clarity):
 **
 **   for each column block of C, NC wide        (B block stays in L3)
-**     for each KC-deep slice of K                 (pack B slice -> Bp)
+**     for each KC-deep slice of K
 **       for each row block of C, MC tall        (pack A slice -> Ap, in L2)
-**         for each NR-wide panel of Bp
+**         for each NR-wide panel of the B slice (first row block: pack it
+**                                                into Bp, then reuse it)
 **           for each MR-tall panel of Ap: micro-kernel, MR x NR tile of C
 **
 ** Packed layouts: Ap holds MR-row panels, each stored k-major (for every k the
@@ -16,10 +17,16 @@
 ** micro-kernel has a single fixed shape; only the valid part of a tile is
 ** written back. "nt" and "nn" differ only in how B is packed.
 **
-** The micro-kernel is plain C over a small local accumulator array with
-** compile-time bounds (plus one unroll pragma); gcc -O2 turns it into SSE
-** code for the baseline x86-64 ISA (no intrinsics here; per-ISA variants
-** belong in their own files).
+** Variants: the blocking, packing and threading here are shared; what a
+** variant supplies is its register tile (MR x NR) and the function that
+** computes one tile and writes it to C. The scalar variant (below) is plain
+** C over a small local accumulator array with compile-time bounds (plus one
+** unroll pragma); gcc -O2 turns it into SSE code for the baseline x86-64 ISA.
+** kernels/x86/gemm_f32_avx2.c is the AVX2+FMA variant (6 x 16 tile, FMA),
+** used when ki_isa_active() is avx2 or avx512vnni; every other ISA uses the
+** scalar variant. The packed layouts depend only on MR and NR, so both
+** variants share the packing code below (the AVX2 one brings its own faster
+** packer for the "nt" right-hand side, same layout).
 **
 ** Determinism: every element of C is computed as
 **     C = (bias or 0) + S_0,   then C += S_1, C += S_2, ...
@@ -27,29 +34,38 @@
 ** starting from 0. This depends only on K and KC, never on how rows and
 ** columns are split into tiles, blocks or threads (the micro-kernel's lanes
 ** are independent; there is no horizontal reduction), so every thread count
-** gives bit-identical results. Threads split C into contiguous column (or row)
-** ranges and each runs the serial algorithm on its own part with its own
-** packing buffers.
+** gives bit-identical results. (Variants differ from each other in the last
+** bits: the AVX2 one rounds once per multiply-add, FMA, the scalar one
+** twice.) Threads split C into contiguous column (or row) ranges and each
+** runs the serial algorithm on its own part with its own packing buffers.
 */
 #include "kernels/gemm_f32.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Register tile: MR rows x NR columns of C. 6 x 8 = 12 SSE accumulators plus
-** two for B and one broadcast of A: fits the 16 xmm registers. */
-#define KF_MR 6
+#include "kernels/gemm_f32_impl.h"
+
+/* Register tile of the scalar variant: MR rows x NR columns of C. 6 x 8 = 12
+** SSE accumulators plus two for B and one broadcast of A: fits the 16 xmm
+** registers. Every variant has MR = KF_MR (kernels/gemm_f32_impl.h); NR is
+** the variant's. */
 #define KF_NR 8
 
-/* Cache blocking. KC * NR * 4 bytes of B (8 KiB) and MR * KC of A stay in L1
-** while a tile is computed; MC * KC * 4 (~192 KiB) of A in L2; KC * NC * 4
-** (~2 MiB) of B in L3. KC also fixes the summation order (see above). */
+/* Cache blocking. KC * NR * 4 bytes of B (8 KiB; 16 KiB for the AVX2 tile)
+** and MR * KC of A stay in L1 while a tile is computed; MC * KC * 4
+** (~192 KiB) of A in L2; KC * NC * 4 (~2 MiB) of B in L3. KC also fixes the
+** summation order (see above). */
 #define KF_KC 256
 #define KF_MC 192   /* multiple of KF_MR */
-#define KF_NC 2048  /* multiple of KF_NR */
+#define KF_NC 2048  /* multiple of every variant's NR */
 
-/* Below this many multiply-adds a product runs on one thread. */
+/* Below this many multiply-adds a product runs on one thread (scalar
+** variant: ~20 us of work; the AVX2 variant is ~3x faster per thread, and
+** waking a worker costs 10-100 us on a busy VM, so it waits for larger
+** products). */
 #define KF_PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
+#define KF_AVX2_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
 
 #define KF_ALIGN 64
 
@@ -97,38 +113,54 @@ static void kf_pack_a(int mc, int kc, const float *A, int lda, float *restrict A
 }
 
 /* "nt": B is [N][K]; pack rows [0, nc) x columns [0, kc) as NR-column panels
-** Bp[panel][k][j] = B[j][k]. Columns past nc are zero. */
-static void kf_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
-  for (int j0 = 0; j0 < nc; j0 += KF_NR) {
-    int nr = nc - j0 < KF_NR ? nc - j0 : KF_NR;
+** Bp[panel][k][j] = B[j][k]. Columns past nc are zero. NR is a parameter
+** (the variant's); the wrappers below give the compiler constant ones. */
+static inline void kf_pack_b_nt(int NR, int nc, int kc, const float *B, int ldb,
+                                float *restrict Bp) {
+  for (int j0 = 0; j0 < nc; j0 += NR) {
+    int nr = nc - j0 < NR ? nc - j0 : NR;
     for (int j = 0; j < nr; j++) {
       const float *b = B + (size_t)(j0 + j) * ldb;
-      for (int k = 0; k < kc; k++) Bp[k * KF_NR + j] = b[k];
+      for (int k = 0; k < kc; k++) Bp[k * NR + j] = b[k];
     }
-    for (int j = nr; j < KF_NR; j++)
-      for (int k = 0; k < kc; k++) Bp[k * KF_NR + j] = 0.0f;
-    Bp += (size_t)kc * KF_NR;
+    for (int j = nr; j < NR; j++)
+      for (int k = 0; k < kc; k++) Bp[k * NR + j] = 0.0f;
+    Bp += (size_t)kc * NR;
   }
 }
 
 /* "nn": B is [K][N]; pack rows [0, kc) x columns [0, nc): each k row of a
 ** panel is a short contiguous copy. */
-static void kf_pack_b_nn(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
-  for (int j0 = 0; j0 < nc; j0 += KF_NR) {
-    int nr = nc - j0 < KF_NR ? nc - j0 : KF_NR;
+static inline void kf_pack_b_nn(int NR, int nc, int kc, const float *B, int ldb,
+                                float *restrict Bp) {
+  for (int j0 = 0; j0 < nc; j0 += NR) {
+    int nr = nc - j0 < NR ? nc - j0 : NR;
     for (int k = 0; k < kc; k++) {
       const float *b = B + (size_t)k * ldb + j0;
-      float *d = Bp + k * KF_NR;
+      float *d = Bp + k * NR;
       int j = 0;
       for (; j < nr; j++) d[j] = b[j];
-      for (; j < KF_NR; j++) d[j] = 0.0f;
+      for (; j < NR; j++) d[j] = 0.0f;
     }
-    Bp += (size_t)kc * KF_NR;
+    Bp += (size_t)kc * NR;
   }
 }
 
+static void kf_pack_b_nt8(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  kf_pack_b_nt(8, nc, kc, B, ldb, Bp);
+}
+static void kf_pack_b_nn8(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  kf_pack_b_nn(8, nc, kc, B, ldb, Bp);
+}
+#ifdef RISQ_HAVE_GEMM_F32_AVX2
+/* (the AVX2 variant packs "nt" with its own transposing packer) */
+static void kf_pack_b_nn16(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  kf_pack_b_nn(16, nc, kc, B, ldb, Bp);
+}
+#endif
+
 /* ------------------------------------------------------------------------ */
-/* Micro-kernel.                                                              */
+/* Scalar variant: micro-kernel and store.                                    */
 
 /* acc[MR][NR] = sum over k < kc of Ap[k][i] * Bp[k][j], accumulated in k
 ** order from zero. The fixed trip counts of the i/j loops let gcc unroll
@@ -156,10 +188,11 @@ static void kf_micro_6x8(int kc, const float *restrict Ap, const float *restrict
     for (int j = 0; j < KF_NR; j++) acc_out[i][j] = acc[i][j];
 }
 
-/* Write the valid mr x nr part of a tile to C. first: this is the first K
-** slice, so C = bias + acc; otherwise C += acc. */
-static void kf_store_tile(int mr, int nr, float acc[KF_MR][KF_NR], float *C, int ldc,
-                          const float *bias, int first) {
+/* The scalar variant's kf_tile_fn (see kernels/gemm_f32_impl.h). */
+static void kf_scalar_tile_6x8(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                               int mr, int nr, const float *bias, int first) {
+  float acc[KF_MR][KF_NR];
+  kf_micro_6x8(kc, Ap, Bp, acc);
   for (int i = 0; i < mr; i++) {
     float *c = C + (size_t)i * ldc;
     if (!first) {
@@ -173,9 +206,28 @@ static void kf_store_tile(int mr, int nr, float acc[KF_MR][KF_NR], float *C, int
 }
 
 /* ------------------------------------------------------------------------ */
-/* Serial blocked driver.                                                     */
+/* Variants.                                                                  */
 
-typedef void (*kf_pack_b_fn)(int nc, int kc, const float *B, int ldb, float *restrict Bp);
+static const kf_variant kf_scalar = {KF_NR, KF_PARALLEL_MIN_WORK, kf_scalar_tile_6x8,
+                                     kf_pack_b_nt8, kf_pack_b_nn8};
+#ifdef RISQ_HAVE_GEMM_F32_AVX2
+static const kf_variant kf_avx2 = {KF_AVX2_NR, KF_AVX2_PARALLEL_MIN_WORK, kf_avx2_tile_6x16,
+                                   kf_avx2_pack_b_nt, kf_pack_b_nn16};
+#endif
+
+/* The variant that runs for isa: AVX2+FMA for the x86 SIMD ISAs (AVX-512
+** has no fp32 variant of its own), the scalar one for everything else. */
+static const kf_variant *kf_variant_for(ki_isa isa) {
+#ifdef RISQ_HAVE_GEMM_F32_AVX2
+  if (isa == KI_AVX2 || isa == KI_AVX512VNNI) return &kf_avx2;
+#else
+  (void)isa;
+#endif
+  return &kf_scalar;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Serial blocked driver.                                                     */
 
 /* One GEMM problem, possibly a sub-range of a caller's. B points at the
 ** first column of this sub-problem: for nt that is row j0 of B, for nn
@@ -192,6 +244,7 @@ typedef struct {
   int nt;          /* 1: B is [N][K]; 0: B is [K][N] */
   kt_pool *pool;   /* only used by the parallel front end */
   int split_n;     /* parallel split over columns (1) or rows (0) */
+  const kf_variant *v;
 } kf_gemm_args;
 
 /* Offset of column j of B in the packed-B sense. */
@@ -204,29 +257,33 @@ static const float *kf_b_col(const kf_gemm_args *g, int j, int k) {
 ** result, so a small pair of buffers (mc_max = MR, nc_max = NR) gives the same
 ** bits as large ones, only slower. */
 static void kf_gemm_blocked(const kf_gemm_args *g, float *Ap, int mc_max, float *Bp, int nc_max) {
-  kf_pack_b_fn pack_b = g->nt ? kf_pack_b_nt : kf_pack_b_nn;
-  float acc[KF_MR][KF_NR];
+  const kf_variant *v = g->v;
+  const int NR = v->nr;
+  kf_pack_b_fn pack_b = g->nt ? v->pack_b_nt : v->pack_b_nn;
 
   for (int jc = 0; jc < g->N; jc += nc_max) {
     int nc = g->N - jc < nc_max ? g->N - jc : nc_max;
     for (int pc = 0; pc < g->K; pc += KF_KC) {
       int kc = g->K - pc < KF_KC ? g->K - pc : KF_KC;
       int first = pc == 0;
-      pack_b(nc, kc, kf_b_col(g, jc, pc), g->ldb, Bp);
 
       for (int ic = 0; ic < g->M; ic += mc_max) {
         int mc = g->M - ic < mc_max ? g->M - ic : mc_max;
         kf_pack_a(mc, kc, g->A + (size_t)ic * g->lda + pc, g->lda, Ap);
 
-        for (int jr = 0; jr < nc; jr += KF_NR) {
-          int nr = nc - jr < KF_NR ? nc - jr : KF_NR;
-          const float *bp = Bp + (size_t)jr * kc;  /* panel jr/NR, NR*kc each */
+        for (int jr = 0; jr < nc; jr += NR) {
+          int nr = nc - jr < NR ? nc - jr : NR;
+          float *bp = Bp + (size_t)jr * kc;  /* panel jr/NR, NR*kc each */
+          /* B panels are packed while the first row block uses them, so
+          ** each is still in L1 for its first tiles (what matters when M is
+          ** small and B is packed once for few tiles); later row blocks
+          ** reuse the packed slice. */
+          if (ic == 0) pack_b(nr, kc, kf_b_col(g, jc + jr, pc), g->ldb, bp);
           const float *bias = g->bias && first ? g->bias + jc + jr : NULL;
           for (int ir = 0; ir < mc; ir += KF_MR) {
             int mr = mc - ir < KF_MR ? mc - ir : KF_MR;
-            kf_micro_6x8(kc, Ap + (size_t)ir * kc, bp, acc);
-            kf_store_tile(mr, nr, acc, g->C + (size_t)(ic + ir) * g->ldc + jc + jr,
-                          g->ldc, bias, first);
+            v->tile(kc, Ap + (size_t)ir * kc, bp, g->C + (size_t)(ic + ir) * g->ldc + jc + jr,
+                    g->ldc, mr, nr, bias, first);
           }
         }
       }
@@ -252,17 +309,19 @@ static void kf_gemm_serial(const kf_gemm_args *g) {
         g->C[(size_t)i * g->ldc + j] = g->bias ? g->bias[j] : 0.0f;
     return;
   }
+  int NR = g->v->nr;
   int kc = g->K < KF_KC ? g->K : KF_KC;
   int mc = g->M < KF_MC ? kf_round_up(g->M, KF_MR) : KF_MC;
-  int nc = g->N < KF_NC ? kf_round_up(g->N, KF_NR) : KF_NC;
+  int nc = g->N < KF_NC ? kf_round_up(g->N, NR) : KF_NC;
   float *Ap = kf_aligned_floats((size_t)mc * kc);
   float *Bp = kf_aligned_floats((size_t)kc * nc);
   if (Ap && Bp) {
     kf_gemm_blocked(g, Ap, mc, Bp, nc);
   } else {
-    /* Out of memory: same arithmetic, one tile at a time (12 KiB of stack). */
-    float ap_small[KF_MR * KF_KC], bp_small[KF_KC * KF_NR];
-    kf_gemm_blocked(g, ap_small, KF_MR, bp_small, KF_NR);
+    /* Out of memory: same arithmetic, one tile at a time (22 KiB of stack). */
+    _Alignas(KF_ALIGN) float ap_small[KF_MR * KF_KC];
+    _Alignas(KF_ALIGN) float bp_small[KF_KC * KF_NR_MAX];
+    kf_gemm_blocked(g, ap_small, KF_MR, bp_small, NR);
   }
   free(Ap);
   free(Bp);
@@ -277,8 +336,9 @@ static void kf_gemm_range(void *arg, int begin, int end) {
   const kf_gemm_args *g = (const kf_gemm_args *)arg;
   kf_gemm_args sub = *g;
   if (g->split_n) {
-    int j0 = begin * KF_NR;
-    int j1 = end * KF_NR < g->N ? end * KF_NR : g->N;
+    int NR = g->v->nr;
+    int j0 = begin * NR;
+    int j1 = end * NR < g->N ? end * NR : g->N;
     sub.N = j1 - j0;
     sub.B = kf_b_col(g, j0, 0);
     sub.bias = g->bias ? g->bias + j0 : NULL;
@@ -297,33 +357,58 @@ static void kf_gemm_run(kf_gemm_args *g) {
   if (g->M <= 0 || g->N <= 0) return;
   int threads = kt_pool_threads(g->pool);
   double work = (double)g->M * g->N * (g->K > 0 ? g->K : 1);
-  if (threads <= 1 || work < KF_PARALLEL_MIN_WORK) {
+  if (threads <= 1 || work < g->v->min_work) {
     kf_gemm_serial(g);
     return;
   }
   /* Split the longer side into panel-aligned contiguous ranges. Each thread
   ** re-packs the operand it shares (A when splitting columns), which costs
   ** little next to its share of the product. */
-  int npanels_n = (g->N + KF_NR - 1) / KF_NR;
+  int NR = g->v->nr;
+  int npanels_n = (g->N + NR - 1) / NR;
   int npanels_m = (g->M + KF_MR - 1) / KF_MR;
-  g->split_n = npanels_n * KF_NR >= npanels_m * KF_MR;
+  g->split_n = npanels_n * NR >= npanels_m * KF_MR;
   int npanels = g->split_n ? npanels_n : npanels_m;
   /* Grain: enough panels that a chunk is worth waking a thread for. */
   double per_panel = work / npanels;
-  int grain = (int)(KF_PARALLEL_MIN_WORK / 4 / per_panel) + 1;
+  int grain = (int)(g->v->min_work / 4 / per_panel) + 1;
   kt_parallel_for(g->pool, npanels, grain, kf_gemm_range, g);
 }
 
 void kf_gemm_nt(kt_pool *pool, int M, int N, int K,
                 const float *A, int lda, const float *B, int ldb,
                 const float *bias, float *C, int ldc) {
-  kf_gemm_args g = {M, N, K, A, lda, B, ldb, bias, C, ldc, 1, pool, 1};
+  kf_gemm_args g = {M, N, K, A, lda, B, ldb, bias, C, ldc, 1, pool, 1,
+                    kf_variant_for(ki_isa_active())};
   kf_gemm_run(&g);
 }
 
 void kf_gemm_nn(kt_pool *pool, int M, int N, int K,
                 const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc) {
-  kf_gemm_args g = {M, N, K, A, lda, B, ldb, NULL, C, ldc, 0, pool, 1};
+  kf_gemm_args g = {M, N, K, A, lda, B, ldb, NULL, C, ldc, 0, pool, 1,
+                    kf_variant_for(ki_isa_active())};
   kf_gemm_run(&g);
+}
+
+int kf_gemm_nt_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
+                   const float *A, int lda, const float *B, int ldb,
+                   const float *bias, float *C, int ldc) {
+  if (!ki_isa_supported(isa)) return -1;
+  kf_gemm_args g = {M, N, K, A, lda, B, ldb, bias, C, ldc, 1, pool, 1, kf_variant_for(isa)};
+  kf_gemm_run(&g);
+  return 0;
+}
+
+int kf_gemm_nn_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
+                   const float *A, int lda, const float *B, int ldb,
+                   float *C, int ldc) {
+  if (!ki_isa_supported(isa)) return -1;
+  kf_gemm_args g = {M, N, K, A, lda, B, ldb, NULL, C, ldc, 0, pool, 1, kf_variant_for(isa)};
+  kf_gemm_run(&g);
+  return 0;
+}
+
+const char *kf_gemm_variant_name(ki_isa isa) {
+  return kf_variant_for(isa) == &kf_scalar ? "scalar" : "avx2";
 }

@@ -26,13 +26,21 @@ static int clamp_bits(int bits) {
   return bits < 2 ? 2 : bits > 16 ? 16 : bits;
 }
 
-/* rint(v) clamped to [lo, hi]; NaN gives lo.  v, lo and hi are floats that
-** hold integers up to 2^17, so the result converts exactly. */
+/* rint(v) clamped to [lo, hi]; NaN gives lo.  lo and hi are floats that
+** hold integers up to 2^17, so the result converts exactly.
+**
+** Clamping first and then rounding gives the same result (lo and hi are
+** integers), and once |v| <= 2^17 adding and subtracting 1.5 * 2^23 rounds
+** it to an integer in the current rounding mode -- round to nearest, ties to
+** even, exactly as rintf -- with plain float adds that the compiler can
+** vectorise (rintf is a libm call on baseline x86-64).  Needs IEEE single
+** precision evaluation (FLT_EVAL_METHOD 0) and no -ffast-math, as the rest
+** of this file. */
 static float round_clamp(float v, float lo, float hi) {
-  v = rintf(v);
-  if (!(v >= lo)) v = lo;
-  if (v > hi) v = hi;
-  return v;
+  const float magic = 12582912.0f; /* 1.5 * 2^23 */
+  if (!(v >= lo)) return lo;
+  if (v > hi) return hi;
+  return (v + magic) - magic;
 }
 
 static int scale_ok(float s) {
@@ -81,6 +89,14 @@ void qz_affine_fake(const qz_affine *a, const float *x, float *y, size_t n) {
   /* (q - zero) * scale with q = v + zero is v * scale: the zero point cancels
   ** exactly because both are integers. */
   for (size_t i = 0; i < n; i++) y[i] = round_clamp(x[i] / s, lo, hi) * s;
+}
+
+int qz_affine_codes_s8(const qz_affine *a, const float *x, size_t n, int8_t *out) {
+  const float s = a->scale;
+  const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
+  const int32_t zo = a->zero - (a->qmin >= 0 ? 128 : 0);
+  for (size_t i = 0; i < n; i++) out[i] = (int8_t)((int32_t)round_clamp(x[i] / s, lo, hi) + zo);
+  return zo;
 }
 
 /* SSE of the affine fake quantization; stops once the sum exceeds limit. */
@@ -319,6 +335,24 @@ uint32_t qz_drq_gelu_code(const qz_drq_gelu *q, float x) {
 float qz_drq_gelu_decode(const qz_drq_gelu *q, uint32_t code) {
   drq_gelu_p p = drq_gelu_params(q);
   return drq_gelu_decode(&p, code);
+}
+
+void qz_drq_gelu_split_s8(const qz_drq_gelu *q, const float *x, size_t n, int8_t *pos,
+                          int8_t *neg) {
+  drq_gelu_p p = drq_gelu_params(q);
+  for (size_t i = 0; i < n; i++) {
+    uint32_t c = drq_gelu_code(&p, x[i]);
+    int8_t v = (int8_t)(c & p.vmax);
+    int negative = (c >> (p.k - 1)) & 1u;
+    pos[i] = negative ? 0 : v;
+    neg[i] = negative ? (int8_t)-v : 0;
+  }
+}
+
+void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg) {
+  drq_gelu_p p = drq_gelu_params(q);
+  *d_pos = p.d_pos;
+  *d_neg = p.d_neg;
 }
 
 void qz_drq_gelu_fake(const qz_drq_gelu *q, const float *x, float *y, size_t n) {

@@ -47,6 +47,13 @@ float qz_affine_value(const qz_affine *a, int32_t q);
 /* y[i] = dequant(quant(x[i])); y may equal x. */
 void qz_affine_fake(const qz_affine *a, const float *x, float *y, size_t n);
 
+/* Integer form, for the integer kernels (kernels/qgemm.h takes int8 codes
+** with a zero point): out[i] = qz_affine_code(a, x[i]) - off, with off = 128
+** for an asymmetric quantizer (qmin >= 0) and 0 for a symmetric one; returns
+** the zero point in the same form (a->zero - off).  Codes of up to 8 bits
+** fit.  Same codes as qz_affine_code, bit for bit. */
+int qz_affine_codes_s8(const qz_affine *a, const float *x, size_t n, int8_t *out);
+
 /* Sum of squared fake-quantization errors over x. */
 double qz_affine_sse(const qz_affine *a, const float *x, size_t n);
 
@@ -129,6 +136,14 @@ void qz_drq_gelu_fake(const qz_drq_gelu *q, const float *x, float *y, size_t n);
 ** (evenly spaced, both ends included), smallest SSE on x wins; ties keep the
 ** larger ratio.  No positive value: scale_pos = Δ_neg. */
 qz_drq_gelu qz_drq_gelu_search(const float *x, size_t n, int bits, int steps);
+/* Integer form, split by region: pos[i] = value and neg[i] = 0 for x >= 0,
+** pos[i] = 0 and neg[i] = -value for x < 0, so that the simulated value is
+** pos[i] * d_pos + neg[i] * d_neg exactly (the steps qz_drq_gelu_steps
+** gives).  The regions' steps are not in a power-of-two ratio, so integer
+** execution runs one GEMM per region. */
+void qz_drq_gelu_split_s8(const qz_drq_gelu *q, const float *x, size_t n, int8_t *pos,
+                          int8_t *neg);
+void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg);
 
 /* ------------------------------------------------------------------ */
 /* PTQ4ViT twin-uniform quantizers (baseline)                          */

@@ -14,6 +14,7 @@
 */
 #include "models/lavt.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -121,6 +122,10 @@ struct lavt_model {
     int s_pe, s_cls;       /* activation site ids */
     lavt_act_hook act_fn;
     void *act_ctx;
+    lavt_linear_hook lin_fn;
+    void *lin_ctx;
+    lavt_conv_hook conv_fn;
+    void *conv_ctx;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -205,7 +210,9 @@ static void wrelease(lavt_model *m, float *p)
 /* model.yaml                                                               */
 /* ------------------------------------------------------------------------ */
 
-typedef enum { F_STR, F_INT, F_FLOAT, F_BOOL, F_INTS, F_FLOATS } ftype;
+/* F_WEIGHTS: a file name (a string, into weights_file) or the mapping
+** {random: {seed: N}} (weights_random, weights_seed); see yweights(). */
+typedef enum { F_STR, F_INT, F_FLOAT, F_BOOL, F_INTS, F_FLOATS, F_WEIGHTS } ftype;
 
 #define NOFF ((size_t)-1)
 #define CO(f) offsetof(lavt_config, f)
@@ -224,7 +231,7 @@ typedef struct {
 static const yfield FIELDS[] = {
     { NULL, "name", F_STR, 1, CO(name), sizeof(((lavt_config *)0)->name), 0, 0, 0 },
     { NULL, "arch", F_STR, 1, CO(arch), sizeof(((lavt_config *)0)->arch), 0, 0, 0 },
-    { NULL, "weights", F_STR, 1, CO(weights_file), sizeof(((lavt_config *)0)->weights_file), 0, 0, 0 },
+    { NULL, "weights", F_WEIGHTS, 1, CO(weights_file), sizeof(((lavt_config *)0)->weights_file), 0, 0, 0 },
     { NULL, "licence", F_STR, 0, NOFF, 0, 0, 0, 0 },
     { NULL, "provenance", F_STR, 0, NOFF, 0, 0, 0, 0 },
     { "input", "size", F_INT, 1, CO(input_size), 0, 0, 1, 8192 },
@@ -358,6 +365,67 @@ static int ynumber(yparse *p, const yfield *f, yaml_node_t *n, int idx, double *
     return 0;
 }
 
+/* The one key of a small fixed mapping (weights:, weights.random:), or NULL
+** with the error set.  Unknown and repeated keys are errors. */
+static yaml_node_t *yonly_key(yparse *p, yaml_node_t *map, const char *where, const char *want)
+{
+    yaml_node_t *val = NULL;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = yaml_document_get_node(p->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(p->doc, pr->value);
+        if (!k || !v)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            yerr(p, k->start_mark, "keys must be plain strings");
+            return NULL;
+        }
+        if (strcmp(scalar(k), want) != 0) {
+            yerr(p, k->start_mark, "unknown key '%s' in '%s' (expected %s)", scalar(k), where, want);
+            return NULL;
+        }
+        if (val) {
+            yerr(p, k->start_mark, "duplicate key '%s'", want);
+            return NULL;
+        }
+        val = v;
+    }
+    if (!val)
+        yerr(p, map->start_mark, "%s: missing required key '%s'", where, want);
+    return val;
+}
+
+/* weights: given as a mapping, {random: {seed: N}}: no file, every parameter
+** generated at load time from seed N (random_weights()).  N is an unsigned
+** 64-bit integer, written in decimal. */
+static int yweights(yparse *p, yaml_node_t *n)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return yerr(p, n->start_mark, "weights: expected a file name or {random: {seed: N}}");
+    yaml_node_t *rnd = yonly_key(p, n, "weights", "random");
+    if (!rnd)
+        return -1;
+    if (rnd->type != YAML_MAPPING_NODE)
+        return yerr(p, rnd->start_mark, "weights.random: expected a mapping like {seed: 1}");
+    yaml_node_t *sd = yonly_key(p, rnd, "weights.random", "seed");
+    if (!sd)
+        return -1;
+    const char *s = sd->type == YAML_SCALAR_NODE ? scalar(sd) : "";
+    size_t len = strlen(s);
+    int digits = len > 0 && len <= 20 && strspn(s, "0123456789") == len;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = digits ? strtoull(s, &end, 10) : 0;
+    if (!digits || errno || *end)
+        return yerr(p, sd->start_mark,
+                    "weights.random.seed: expected an integer in [0, 18446744073709551615], got '%s'",
+                    sd->type == YAML_SCALAR_NODE ? s : "a collection");
+    p->cfg->weights_random = 1;
+    p->cfg->weights_seed = (uint64_t)v;
+    p->cfg->weights_file[0] = 0;
+    return 0;
+}
+
 static int yvalue(yparse *p, int fi, yaml_node_t *n)
 {
     const yfield *f = &FIELDS[fi];
@@ -366,6 +434,11 @@ static int yvalue(yparse *p, int fi, yaml_node_t *n)
     char *base = (char *)p->cfg;
     double v;
     switch (f->type) {
+    case F_WEIGHTS:
+        if (n->type != YAML_SCALAR_NODE)
+            return yweights(p, n);
+        /* a file name: a string like any other */
+        /* fall through */
     case F_STR:
         if (n->type != YAML_SCALAR_NODE)
             return yerr(p, n->start_mark, "%s: expected a string", key);
@@ -927,6 +1000,95 @@ static int bind_weights(lavt_model *m, const char *path, char *err, size_t errle
 }
 
 /* ------------------------------------------------------------------------ */
+/* Random weights (weights: {random: {seed: N}}; speed-only models)         */
+/* ------------------------------------------------------------------------ */
+
+/* splitmix64 (Steele, Lea & Flood): a small 64-bit generator built from
+** integer operations only, so one seed gives the same stream everywhere. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* FNV-1a 64 of a tensor name: each tensor draws from its own stream, so its
+** values depend on the seed and its name only, not on the other tensors. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+typedef struct {
+    lavt_model *m;
+    uint64_t seed;
+    int oom;
+} rand_ctx;
+
+/* One tensor, initialised as the usual LAVT / Swin / BERT inits do, up to
+** the exact distribution: vectors named *.weight (LayerNorm and BatchNorm
+** gammas) and running_var are 1, other vectors (biases, running_mean) 0;
+** everything with two or more dimensions (linear and conv weights,
+** embeddings, relative-position tables) has mean 0, std 0.02.  The
+** "normal" is the Irwin-Hall sum of four 16-bit uniforms from one splitmix64
+** draw (bell-shaped, bounded at +-3.46 std, like a truncated normal): integer
+** arithmetic and one float multiply per value, hence bit-identical on every
+** machine (no libm call whose last bit could differ). */
+static void rand_cb(void *ctx, const char *name, int ndim, const int64_t *shape, float **dst)
+{
+    rand_ctx *r = ctx;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= (size_t)shape[i];
+    float *w = walloc(r->m, n); /* zeroed */
+    if (!w) {
+        r->oom = 1;
+        return;
+    }
+    *dst = w;
+    if (ndim == 1) {
+        if (ends_with(name, ".weight") || ends_with(name, ".running_var"))
+            for (size_t i = 0; i < n; i++)
+                w[i] = 1.0f;
+        return;
+    }
+    /* a sum of four uniforms on [0, 65535] has mean 131070 and std
+    ** 65536/sqrt(3) (to 1e-10): scale it to std 0.02 */
+    const float scale = (float)(0.02 * 1.7320508075688772 / 65536.0);
+    uint64_t st = r->seed ^ name_hash(name);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = splitmix64(&st);
+        int32_t s = (int32_t)(z & 0xFFFF) + (int32_t)((z >> 16) & 0xFFFF) +
+                    (int32_t)((z >> 32) & 0xFFFF) + (int32_t)(z >> 48) - 131070;
+        w[i] = (float)s * scale;
+    }
+}
+
+/* Every parameter of cfg drawn from cfg->weights_seed (no file). */
+static int random_weights(lavt_model *m, const char *dir, char *err, size_t errlen)
+{
+    rand_ctx r = { m, m->cfg.weights_seed, 0 };
+    penum e = { rand_cb, &r, 0 };
+    enum_params(m, &e);
+    if (r.oom) {
+        set_err(err, errlen, "%s: out of memory generating %zu MB of random weights", dir,
+                m->weight_bytes >> 20);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Load-time precomputation                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -1331,6 +1493,49 @@ void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx)
     m->act_ctx = ctx;
 }
 
+void lavt_set_linear_hook(lavt_model *m, lavt_linear_hook fn, void *ctx)
+{
+    m->lin_fn = fn;
+    m->lin_ctx = ctx;
+}
+
+/* y[M][N] = x[M][K] W^T + bias for the u-th linear layer reading activation
+** site `act` (W is what that weight site's slot holds now).  The linear hook,
+** when set, may compute it instead (integer execution). */
+static void linear(lavt_model *m, kt_pool *pool, int act, int u, int M, int N, int K,
+                   const float *x, int ldx, const float *W, const float *bias, float *y, int ldy)
+{
+    if (m->lin_fn) {
+        int w = m->sites[act].users[u];
+        assert(*m->site_slot[w] == W && m->sites[w].rows == N && m->sites[w].cols == K);
+        if (m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, bias, y, ldy))
+            return;
+    }
+    kf_gemm_nt(pool, M, N, K, x, ldx, W, K, bias, y, ldy);
+}
+
+void lavt_set_conv_hook(lavt_model *m, lavt_conv_hook fn, void *ctx)
+{
+    m->conv_fn = fn;
+    m->conv_ctx = ctx;
+}
+
+/* The convolution reading activation site `act` (kf_conv2d's arguments);
+** the conv hook, when set, may compute it instead. */
+static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, int H, int W,
+                 const float *w, const float *bias, int O, int kh, int kw, int stride, int pad,
+                 float *y, float *scratch)
+{
+    if (m->conv_fn) {
+        int ws = m->sites[act].users[0];
+        assert(*m->site_slot[ws] == w && m->sites[ws].rows == O && m->sites[ws].cols == C * kh * kw);
+        lavt_conv_geom g = { C, H, W, kh, kw, stride, pad };
+        if (m->conv_fn(m->conv_ctx, pool, ws, x, &g, bias, y))
+            return;
+    }
+    kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
+}
+
 /* Hand an activation site to the hook, in place. */
 static inline void qa(lavt_model *m, int site, float *x, int rows, int cols, int ld)
 {
@@ -1386,12 +1591,17 @@ int lavt_load(const char *dir, lavt_model **out, char *err, size_t errlen)
                 tok_size(m->vocab), c->vocab_size);
         goto fail;
     }
-    if (join_path(path, sizeof path, dir, c->weights_file) != 0) {
-        set_err(err, errlen, "%s: path too long", dir);
-        goto fail;
+    if (c->weights_random) {
+        if (random_weights(m, dir, err, errlen) != 0)
+            goto fail;
+    } else {
+        if (join_path(path, sizeof path, dir, c->weights_file) != 0) {
+            set_err(err, errlen, "%s: path too long", dir);
+            goto fail;
+        }
+        if (bind_weights(m, path, err, errlen) != 0)
+            goto fail;
     }
-    if (bind_weights(m, path, err, errlen) != 0)
-        goto fail;
     geometry(m);
     if (precompute(m) != 0 || make_arena(m) != 0 || build_sites(m) != 0) {
         set_err(err, errlen, "%s: out of memory", dir);
@@ -1411,6 +1621,7 @@ void lavt_free(lavt_model *m)
 }
 
 const lavt_config *lavt_get_config(const lavt_model *m) { return &m->cfg; }
+int lavt_speed_only(const lavt_model *m) { return m->cfg.weights_random; }
 const tok_vocab *lavt_vocab(const lavt_model *m) { return m->vocab; }
 size_t lavt_weight_bytes(const lavt_model *m) { return m->weight_bytes; }
 size_t lavt_arena_bytes(const lavt_model *m) { return m->arena_floats * sizeof(float); }
@@ -1462,9 +1673,9 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
     int nh = c->bert_heads, dh = Lh / nh;
     float inv = 1.0f / sqrtf((float)dh);
     const float *hin = qcopy(m, L->s_in, a->t_h, T, Lh);
-    kf_gemm_nt(pool, T, Lh, Lh, hin, Lh, L->q_w, Lh, L->q_b, a->t_q, Lh);
-    kf_gemm_nt(pool, T, Lh, Lh, hin, Lh, L->k_w, Lh, L->k_b, a->t_k, Lh);
-    kf_gemm_nt(pool, T, Lh, Lh, hin, Lh, L->v_w, Lh, L->v_b, a->t_v, Lh);
+    linear(m, pool, L->s_in, 0, T, Lh, Lh, hin, Lh, L->q_w, L->q_b, a->t_q, Lh);
+    linear(m, pool, L->s_in, 1, T, Lh, Lh, hin, Lh, L->k_w, L->k_b, a->t_k, Lh);
+    linear(m, pool, L->s_in, 2, T, Lh, Lh, hin, Lh, L->v_w, L->v_b, a->t_v, Lh);
     qa(m, L->s_q, a->t_q, T, Lh, Lh);
     qa(m, L->s_k, a->t_k, T, Lh, Lh);
     qa(m, L->s_v, a->t_v, T, Lh, Lh);
@@ -1480,14 +1691,14 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
         kf_gemm_nn(pool, T, dh, T, a->t_sc, T, a->t_v + h * dh, Lh, a->t_ctx + h * dh, Lh);
     }
     qa(m, L->s_out, a->t_ctx, T, Lh, Lh);
-    kf_gemm_nt(pool, T, Lh, Lh, a->t_ctx, Lh, L->ao_w, Lh, L->ao_b, a->t_tmp, Lh);
+    linear(m, pool, L->s_out, 0, T, Lh, Lh, a->t_ctx, Lh, L->ao_w, L->ao_b, a->t_tmp, Lh);
     add_into(a->t_tmp, a->t_h, (size_t)T * Lh);
     kf_layernorm(a->t_tmp, T, Lh, L->ln1_w, L->ln1_b, c->bert_ln_eps, a->t_tmp);
-    kf_gemm_nt(pool, T, I, Lh, qcopy(m, L->s_ffn, a->t_tmp, T, Lh), Lh, L->i_w, Lh, L->i_b,
-               a->t_inter, I);
+    linear(m, pool, L->s_ffn, 0, T, I, Lh, qcopy(m, L->s_ffn, a->t_tmp, T, Lh), Lh, L->i_w, L->i_b,
+           a->t_inter, I);
     kf_gelu(a->t_inter, (size_t)T * I);
     qa(m, L->s_gelu, a->t_inter, T, I, I);
-    kf_gemm_nt(pool, T, Lh, I, a->t_inter, I, L->o_w, I, L->o_b, a->t_h, Lh);
+    linear(m, pool, L->s_gelu, 0, T, Lh, I, a->t_inter, I, L->o_w, L->o_b, a->t_h, Lh);
     add_into(a->t_h, a->t_tmp, (size_t)T * Lh);
     kf_layernorm(a->t_h, T, Lh, L->ln2_w, L->ln2_b, c->bert_ln_eps, a->t_h);
 }
@@ -1533,7 +1744,7 @@ static void patch_embed(lavt_model *m, kt_pool *pool, const float *image)
         in = a->img;
     }
     in = qcopy(m, m->s_pe, in, 1, 3 * Si * Si);
-    kf_conv2d(pool, in, 3, Si, Si, m->pe_w, m->pe_b, C, p, p, p, 0, a->tmp, a->cscr);
+    conv(m, pool, m->s_pe, in, 3, Si, Si, m->pe_w, m->pe_b, C, p, p, p, 0, a->tmp, a->cscr);
     size_t N = (size_t)H * H;
     for (size_t n = 0; n < N; n++)
         for (int ch = 0; ch < C; ch++)
@@ -1607,7 +1818,7 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
                 memset(dst, 0, rowb);
         }
     qa(m, b->s_in, a->win, M, D, D);
-    kf_gemm_nt(pool, M, 3 * D, D, a->win, D, b->qkv_w, D, b->qkv_b, a->qkv, 3 * D);
+    linear(m, pool, b->s_in, 0, M, 3 * D, D, a->win, D, b->qkv_w, b->qkv_b, a->qkv, 3 * D);
     float scale = powf((float)(D / s->heads), -0.5f); /* head_dim ** -0.5, applied to q */
     for (int r = 0; r < M; r++)
         for (int k = 0; k < D; k++)
@@ -1625,7 +1836,7 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
     kt_parallel_for(pool, job.nslots, 1, attn_range, &job);
 
     qa(m, b->s_proj, a->ao, M, D, D);
-    kf_gemm_nt(pool, M, D, D, a->ao, D, b->proj_w, D, b->proj_b, a->win, D);
+    linear(m, pool, b->s_proj, 0, M, D, D, a->ao, D, b->proj_w, b->proj_b, a->win, D);
     /* reverse windows, roll back by (+s, +s), crop to H x W, residual */
     for (int win = 0; win < nW; win++)
         for (int i = 0; i < N; i++) {
@@ -1640,10 +1851,10 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
     int HW = H * W;
     kf_layernorm(x, HW, D, b->norm2_w, b->norm2_b, LN_EPS_SWIN, a->tmp);
     qa(m, b->s_mlp, a->tmp, HW, D, D);
-    kf_gemm_nt(pool, HW, s->hid, D, a->tmp, D, b->fc1_w, D, b->fc1_b, a->hid, s->hid);
+    linear(m, pool, b->s_mlp, 0, HW, s->hid, D, a->tmp, D, b->fc1_w, b->fc1_b, a->hid, s->hid);
     kf_gelu(a->hid, (size_t)HW * s->hid);
     qa(m, b->s_gelu, a->hid, HW, s->hid, s->hid);
-    kf_gemm_nt(pool, HW, D, s->hid, a->hid, s->hid, b->fc2_w, s->hid, b->fc2_b, a->tmp, D);
+    linear(m, pool, b->s_gelu, 0, HW, D, s->hid, a->hid, s->hid, b->fc2_w, b->fc2_b, a->tmp, D);
     add_into(x, a->tmp, (size_t)HW * D);
 }
 
@@ -1660,15 +1871,15 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
 
     /* vis = GELU(vis_project(x)); 1x1 Conv1d weights [D][D][1] act as Linear */
     const float *xin = qcopy(m, s->s_fin, x, HW, D);
-    kf_gemm_nt(pool, HW, D, D, xin, D, s->vis_w, D, s->vis_b, vis, D);
+    linear(m, pool, s->s_fin, 0, HW, D, D, xin, D, s->vis_w, s->vis_b, vis, D);
     kf_gelu(vis, n);
     /* query = InstanceNorm1d(f_query(x)): each channel over the HW positions */
-    kf_gemm_nt(pool, HW, D, D, xin, D, s->q_w, D, s->q_b, q, D);
+    linear(m, pool, s->s_fin, 1, HW, D, D, xin, D, s->q_w, s->q_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
     /* key/value from the words, zeroed at padding tokens */
     const float *tin = qcopy(m, s->s_ftext, a->t_h, T, Lh);
-    kf_gemm_nt(pool, T, D, Lh, tin, Lh, s->k_w, Lh, s->k_b, a->key, D);
-    kf_gemm_nt(pool, T, D, Lh, tin, Lh, s->v_w, Lh, s->v_b, a->val, D);
+    linear(m, pool, s->s_ftext, 0, T, D, Lh, tin, Lh, s->k_w, s->k_b, a->key, D);
+    linear(m, pool, s->s_ftext, 1, T, D, Lh, tin, Lh, s->v_w, s->v_b, a->val, D);
     for (int t = 0; t < T; t++)
         for (int k = 0; k < D; k++) {
             a->key[(size_t)t * D + k] *= a->lmask[t];
@@ -1708,20 +1919,20 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
         }
         qa(m, s->s_fout, att, HW, D, D);
     }
-    kf_gemm_nt(pool, HW, D, D, att, D, s->W_w, D, s->W_b, q, D);
+    linear(m, pool, s->s_fout, 0, HW, D, D, att, D, s->W_w, s->W_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
     /* x_residual = GELU(project_mm(vis * lang)) */
     for (size_t i = 0; i < n; i++)
         vis[i] *= q[i];
     qa(m, s->s_mm, vis, HW, D, D);
-    kf_gemm_nt(pool, HW, D, D, vis, D, s->mm_w, D, s->mm_b, a->xres, D);
+    linear(m, pool, s->s_mm, 0, HW, D, D, vis, D, s->mm_w, s->mm_b, a->xres, D);
     kf_gelu(a->xres, n);
     /* x = x + tanh(res_gate.2(relu(res_gate.0(x_residual)))) * x_residual */
-    kf_gemm_nt(pool, HW, D, D, qcopy(m, s->s_ggelu, a->xres, HW, D), D, s->gate0_w, D, NULL,
-               a->tmp, D);
+    linear(m, pool, s->s_ggelu, 0, HW, D, D, qcopy(m, s->s_ggelu, a->xres, HW, D), D, s->gate0_w,
+           NULL, a->tmp, D);
     kf_relu(a->tmp, n);
     qa(m, s->s_grelu, a->tmp, HW, D, D);
-    kf_gemm_nt(pool, HW, D, D, a->tmp, D, s->gate2_w, D, NULL, q, D);
+    linear(m, pool, s->s_grelu, 0, HW, D, D, a->tmp, D, s->gate2_w, NULL, q, D);
     kf_tanh(q, n);
     for (size_t i = 0; i < n; i++)
         x[i] += q[i] * a->xres[i];
@@ -1760,7 +1971,7 @@ static void patch_merging(lavt_model *m, kt_pool *pool, const swin_stage *s, flo
     int Nn = Hn * Wn;
     kf_layernorm(a->hid, Nn, 4 * D, s->ds_norm_w, s->ds_norm_b, LN_EPS_SWIN, a->hid);
     qa(m, s->s_merge, a->hid, Nn, 4 * D, 4 * D);
-    kf_gemm_nt(pool, Nn, 2 * D, 4 * D, a->hid, 4 * D, s->ds_red_w, 4 * D, NULL, x, 2 * D);
+    linear(m, pool, s->s_merge, 0, Nn, 2 * D, 4 * D, a->hid, 4 * D, s->ds_red_w, NULL, x, 2 * D);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1787,10 +1998,10 @@ static void decoder(lavt_model *m, kt_pool *pool)
             memcpy(a->cat, x, (size_t)cx * Ny * sizeof(float));
         memcpy(a->cat + (size_t)cx * Ny, ys[2 - lv], (size_t)sy->D * Ny * sizeof(float));
         qa(m, L->s_c1, a->cat, 1, L->cin * (int)Ny, L->cin * (int)Ny);
-        kf_conv2d(pool, a->cat, L->cin, Hy, Wy, L->c1_w, L->b1, h, 3, 3, 1, 1, a->d1, a->cscr);
+        conv(m, pool, L->s_c1, a->cat, L->cin, Hy, Wy, L->c1_w, L->b1, h, 3, 3, 1, 1, a->d1, a->cscr);
         kf_relu(a->d1, (size_t)h * Ny);
         qa(m, L->s_c2, a->d1, 1, h * (int)Ny, h * (int)Ny);
-        kf_conv2d(pool, a->d1, h, Hy, Wy, L->c2_w, L->b2, h, 3, 3, 1, 1, a->d2, a->cscr);
+        conv(m, pool, L->s_c2, a->d1, h, Hy, Wy, L->c2_w, L->b2, h, 3, 3, 1, 1, a->d2, a->cscr);
         kf_relu(a->d2, (size_t)h * Ny);
         x = a->d2;
         cx = h;
@@ -1798,8 +2009,8 @@ static void decoder(lavt_model *m, kt_pool *pool)
         Wx = Wy;
     }
     qa(m, m->s_cls, a->d2, 1, h * Hx * Wx, h * Hx * Wx);
-    kf_conv2d(pool, a->d2, h, Hx, Wx, m->cls_w, m->cls_b, m->cfg.num_classes, 1, 1, 1, 0,
-              a->small, a->cscr);
+    conv(m, pool, m->s_cls, a->d2, h, Hx, Wx, m->cls_w, m->cls_b, m->cfg.num_classes, 1, 1, 1, 0,
+         a->small, a->cscr);
 }
 
 int lavt_forward(lavt_model *m, kt_pool *pool, const float *image, const int32_t *ids,

@@ -36,6 +36,12 @@ typedef struct lavt_config {
     int max_tokens;
     int num_classes;
     char vocab_file[256], weights_file[256];
+    /* weights: {random: {seed: N}} instead of a file name: every parameter is
+    ** drawn at load time from a portable PRNG seeded with N (same bytes on
+    ** every machine).  Such a model is speed-only: its accuracy means nothing.
+    ** weights_file is then empty. */
+    int weights_random;
+    uint64_t weights_seed;
 } lavt_config;
 
 typedef struct lavt_model lavt_model;
@@ -54,11 +60,18 @@ typedef void (*lavt_param_fn)(void *ctx, const char *name, int ndim, const int64
 int lavt_for_each_param(const lavt_config *cfg, lavt_param_fn fn, void *ctx);
 
 /* Load DIR/model.yaml, DIR/<weights>, DIR/<vocab>. Every missing or misshaped
-** tensor is reported with its name. */
+** tensor is reported with its name. With random weights (weights_random) no
+** weights file is read: each tensor is generated from the seed (matrices,
+** convolutions, embeddings and relative-position tables ~ truncated normal-like
+** with std 0.02, biases 0, norm weights 1, BatchNorm running mean 0 / var 1;
+** models/README.md "Random weights"). */
 int lavt_load(const char *dir, lavt_model **out, char *err, size_t errlen);
 void lavt_free(lavt_model *m);
 
 const lavt_config *lavt_get_config(const lavt_model *m);
+/* 1 when the weights are random (model.yaml weights: {random: ...}): the
+** model is for speed measurements only and has no meaningful accuracy. */
+int lavt_speed_only(const lavt_model *m);
 const tok_vocab *lavt_vocab(const lavt_model *m);
 size_t lavt_weight_bytes(const lavt_model *m);  /* fp32 parameters held */
 size_t lavt_arena_bytes(const lavt_model *m);   /* activation buffers held */
@@ -139,5 +152,27 @@ void lavt_site_set_weight(lavt_model *m, int site, const float *w);
 ** bits. */
 typedef void (*lavt_act_hook)(void *ctx, int site, float *x, int rows, int cols, int ld);
 void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx);
+
+/* Linear layers (the non-convolution weight sites): when a hook is set,
+** lavt_forward offers it every such product y[M][N] = x[M][K] W^T + bias
+** (bias may be NULL; N and K are the weight site's rows and cols; x has row
+** stride ldx, y ldy) after the activation hook has seen x.  The hook returns
+** 1 when it wrote y (integer execution), 0 to let the fp32 GEMM run with
+** the weights the site holds.  Same threading rule as the activation hook;
+** pool is the forward pass's pool, for the hook's own kernels. */
+typedef int (*lavt_linear_hook)(void *ctx, kt_pool *pool, int wsite, const float *x, int M,
+                                int ldx, const float *bias, float *y, int ldy);
+void lavt_set_linear_hook(lavt_model *m, lavt_linear_hook fn, void *ctx);
+
+/* Convolutions (patch embedding, decoder, classifier), likewise: the hook
+** gets x [C][H][W] and the geometry, and writes y [O][Ho][Wo] (O = the
+** weight site's rows; kf_conv2d's semantics: zero padding, groups 1), or
+** returns 0 to let the fp32 convolution run. */
+typedef struct lavt_conv_geom {
+    int C, H, W, kh, kw, stride, pad;
+} lavt_conv_geom;
+typedef int (*lavt_conv_hook)(void *ctx, kt_pool *pool, int wsite, const float *x,
+                              const lavt_conv_geom *g, const float *bias, float *y);
+void lavt_set_conv_hook(lavt_model *m, lavt_conv_hook fn, void *ctx);
 
 #endif

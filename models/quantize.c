@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "kernels/gemm_f32.h"
+#include "kernels/qgemm.h"
 
 #define ROWS_MAX 256      /* rows kept per linear-input site */
 #define VALS_MAX 65536    /* values kept per other activation site */
@@ -50,13 +51,38 @@ typedef struct qsite {
     qz_affine *wq;        /* weight sites: one quantizer per output channel */
     int nrows;            /* weight sites: output channels */
     float *wfake;         /* weight sites: fake-quantized copy (qm_apply) */
+    /* integer execution (qm_apply with exec int), weight sites only */
+    kq_weights *kw;       /* packed weight codes; NULL: the layer runs in float */
+    int in;               /* the activation site feeding the layer */
+    float *dq;            /* [ngroups][rows]: activation step x channel step */
+    int ngroups;          /* 1 uniform, 2 DRQ-GELU (pos, neg), RORQ: its bands */
+    int int_in;           /* activation sites: every reader runs in integers */
 } qsite;
+
+/* Scratch of integer execution: buffers grown on demand, each only for the
+** layers that need it (one forward pass at a time per state). */
+typedef struct qbuf {
+    void *p;
+    size_t cap;   /* bytes */
+} qbuf;
+
+typedef struct qscratch {
+    qbuf a, b;          /* activation codes (b: DRQ-GELU negative region) */
+    qbuf acc, acc2;     /* int32 sums */
+    qbuf band;          /* RORQ: band of each element */
+    qbuf rowptr, kidx, val;   /* RORQ: one band's outliers, CSR */
+    qbuf img, patch, yt;      /* convolutions: padded input codes, a block of
+                              ** patches, a block of outputs (pixel-major) */
+} qscratch;
 
 struct qm_state {
     qm_recipe recipe;
     qm_bits bits;
     int nsites;
     qsite *s;
+    int nint;             /* layers set up for integer execution */
+    qscratch x;
+    char exec_err[160];
 };
 
 /* ------------------------------------------------------------------ */
@@ -68,8 +94,29 @@ const char *const qm_recipe_names[] = {
     "ptq4ris-no-rorq", NULL
 };
 
+static const char *const exec_names[] = { "sim", "int" };
+
+const char *qm_exec_name(qm_exec e) { return (unsigned)e < 2 ? exec_names[e] : "?"; }
+
+int qm_exec_parse(const char *str, qm_exec *out)
+{
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(str, exec_names[i])) {
+            *out = (qm_exec)i;
+            return 0;
+        }
+    return -1;
+}
+
 int qm_recipe_builtin(const char *name, qm_recipe *r)
 {
+    if (!strncmp(name, "int:", 4)) {
+        if (!strcmp(name + 4, "fp32") || qm_recipe_builtin(name + 4, r))
+            return -1;
+        snprintf(r->name, sizeof r->name, "%s", name);
+        r->exec = QM_EXEC_INT;
+        return 0;
+    }
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);
     r->weight = r->act = r->softmax = r->gelu = r->text = QM_UNIFORM;
@@ -845,8 +892,306 @@ int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *
 }
 
 /* ------------------------------------------------------------------ */
-/* Step 3: simulated execution                                          */
+/* Step 3: installation -- simulated and integer execution              */
 /* ------------------------------------------------------------------ */
+
+/* Integer execution, activation hook: the sites whose every reader runs in
+** integers are quantized by the linear hook itself (from the float values,
+** giving the codes the simulated path would); the rest as simulated. */
+static void int_act_hook(void *ctx, int site, float *x, int rows, int cols, int ld)
+{
+    const qm_state *q = ctx;
+    if (!q->s[site].int_in)
+        fake_hook(ctx, site, x, rows, cols, ld);
+}
+
+/* b->p with room for `bytes` (contents not kept), NULL when out of memory. */
+static void *qbuf_get(qbuf *b, size_t bytes)
+{
+    if (bytes > b->cap) {
+        free(b->p);
+        b->p = malloc(bytes ? bytes : 1);
+        b->cap = b->p ? bytes : 0;
+    }
+    return b->p;
+}
+
+static void scratch_free(qscratch *x)
+{
+    qbuf *all[] = { &x->a, &x->b, &x->acc, &x->acc2, &x->band, &x->rowptr, &x->kidx, &x->val,
+                    &x->img, &x->patch, &x->yt };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(all[i]->p);
+        all[i]->p = NULL;
+        all[i]->cap = 0;
+    }
+}
+
+/* Out of memory in a hook: the layer falls back to float; say so once. */
+static int exec_oom(qm_state *q, const char *what, int a, int b)
+{
+    if (!q->exec_err[0])
+        snprintf(q->exec_err, sizeof q->exec_err,
+                 "out of memory for integer execution (%s %d x %d): a layer ran in float", what, a, b);
+    return 0;
+}
+
+/* y[m][n] (+)= (float)acc[m][n] * dq[n] */
+static void dequant_into(const int32_t *acc, int M, int N, const float *dq, float *y, int ldy, int add)
+{
+    for (int r = 0; r < M; r++) {
+        const int32_t *a = acc + (size_t)r * N;
+        float *yr = y + (size_t)r * ldy;
+        if (add)
+            for (int n = 0; n < N; n++)
+                yr[n] += (float)a[n] * dq[n];
+        else
+            for (int n = 0; n < N; n++)
+                yr[n] = (float)a[n] * dq[n];
+    }
+}
+
+static void add_bias(const float *bias, int M, int N, float *y, int ldy)
+{
+    if (bias)
+        for (int r = 0; r < M; r++)
+            for (int n = 0; n < N; n++)
+                y[(size_t)r * ldy + n] += bias[n];
+}
+
+/* Integer execution, linear hook.  Quantizes the float input to codes
+** (exactly the simulated path's codes), runs the integer GEMM on the packed
+** weights and dequantizes:
+**   uniform:  y = acc * (s_a * s_w[n]) + bias, in the kernel's epilogue
+**   DRQ-GELU: acc_pos, acc_neg from one GEMM per region (their steps are not
+**             a power of two apart); y = acc_pos * dq_pos + acc_neg * dq_neg + bias
+**   RORQ:     the dense GEMM holds band 0 (the inliers; other elements get
+**             band 0's zero point, i.e. contribute 0), then per outlier band
+**             a sparse correction acc_r; y = acc_0 * dq_0 + sum_r acc_r * dq_r + bias
+** Called from the forward pass's own thread only (lavt.h), so the scratch
+** needs no lock. */
+static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, int ldx,
+                      const float *bias, float *y, int ldy)
+{
+    qm_state *q = ctx;
+    qsite *pw = &q->s[w];
+    if (!pw->kw)
+        return 0;
+    const qsite *pa = &q->s[pw->in];
+    const kq_weights *kw = pw->kw;
+    int K = kw->K, N = kw->N;
+    qscratch *sc = &q->x;
+    size_t nc = (size_t)M * K, na = (size_t)M * N * sizeof(int32_t);
+    int8_t *a = qbuf_get(&sc->a, nc);
+    if (!a)
+        return exec_oom(q, "codes", M, K);
+    switch (pa->type) {
+    case QM_UNIFORM: {
+        int za = 0;
+        for (int r = 0; r < M; r++)
+            za = qz_affine_codes_s8(&pa->u, x + (size_t)r * ldx, (size_t)K, a + (size_t)r * K);
+        kq_gemm_f32(pool, M, a, K, za, kw, pw->dq, bias, y, ldy);
+        return 1;
+    }
+    case QM_DRQ_GELU: {
+        int8_t *b = qbuf_get(&sc->b, nc);
+        int32_t *acc = qbuf_get(&sc->acc, na), *acc2 = qbuf_get(&sc->acc2, na);
+        if (!b || !acc || !acc2)
+            return exec_oom(q, "sums", M, N);
+        for (int r = 0; r < M; r++)
+            qz_drq_gelu_split_s8(&pa->dg, x + (size_t)r * ldx, (size_t)K, a + (size_t)r * K,
+                                 b + (size_t)r * K);
+        kq_gemm_s32(pool, M, a, K, 0, kw, acc, N);
+        kq_gemm_s32(pool, M, b, K, 0, kw, acc2, N);
+        dequant_into(acc, M, N, pw->dq, y, ldy, 0);
+        dequant_into(acc2, M, N, pw->dq + N, y, ldy, 1);
+        add_bias(bias, M, N, y, ldy);
+        return 1;
+    }
+    case QM_RORQ: {
+        const qz_rorq *rq = &pa->rq;
+        const qz_affine *b0 = &rq->band[0];
+        int off = b0->qmin >= 0 ? 128 : 0, nb = rq->nbands;
+        int bandcount[QZ_MAX_BANDS] = { 0 };
+        uint8_t *band = qbuf_get(&sc->band, nc);
+        int32_t *acc = qbuf_get(&sc->acc, na), *acc2 = qbuf_get(&sc->acc2, na);
+        int *rowptr = qbuf_get(&sc->rowptr, ((size_t)M + 1) * sizeof(int));
+        int *kidx = qbuf_get(&sc->kidx, nc * sizeof(int));
+        int32_t *val = qbuf_get(&sc->val, nc * sizeof(int32_t));
+        if (!band || !acc || !acc2 || !rowptr || !kidx || !val)
+            return exec_oom(q, "RORQ bands", M, K);
+        for (int r = 0; r < M; r++) {
+            const float *xr = x + (size_t)r * ldx;
+            int8_t *ar = a + (size_t)r * K;
+            uint8_t *br = band + (size_t)r * K;
+            for (int k = 0; k < K; k++) {
+                int b = qz_rorq_band(rq, xr[k]);
+                br[k] = (uint8_t)b;
+                bandcount[b]++;
+                ar[k] = (int8_t)((b == 0 ? qz_affine_code(b0, xr[k]) : b0->zero) - off);
+            }
+        }
+        kq_gemm_s32(pool, M, a, K, b0->zero - off, kw, acc, N);
+        dequant_into(acc, M, N, pw->dq, y, ldy, 0);
+        for (int b = 1; b < nb; b++) {
+            if (!bandcount[b])
+                continue;
+            const qz_affine *ab = &rq->band[b];
+            int e = 0;
+            for (int r = 0; r < M; r++) {
+                rowptr[r] = e;
+                const float *xr = x + (size_t)r * ldx;
+                const uint8_t *br = band + (size_t)r * K;
+                for (int k = 0; k < K; k++)
+                    if (br[k] == b) {
+                        kidx[e] = k;
+                        val[e++] = qz_affine_code(ab, xr[k]) - ab->zero;
+                    }
+            }
+            rowptr[M] = e;
+            memset(acc2, 0, na);
+            kq_sparse_s32(M, rowptr, kidx, val, kw, acc2, N);
+            dequant_into(acc2, M, N, pw->dq + (size_t)b * N, y, ldy, 1);
+        }
+        add_bias(bias, M, N, y, ldy);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Integer execution, conv hook: the input's codes once, into a copy padded
+** with the zero point (value 0, as the simulated path pads with 0.0), then
+** blocks of output pixels: their patches of codes (im2col, in the weights'
+** [C][kh][kw] order: kw contiguous codes per (c, ky)), one integer GEMM
+** with the uniform epilogue, transposed into y [O][Ho][Wo]. */
+#define CONV_PATCH_BYTES (1 << 20)
+
+static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_conv_geom *g,
+                    const float *bias, float *y)
+{
+    qm_state *q = ctx;
+    qsite *pw = &q->s[w];
+    if (!pw->kw)
+        return 0;
+    const qsite *pa = &q->s[pw->in];
+    int C = g->C, H = g->H, W = g->W, kh = g->kh, kw = g->kw, st = g->stride, pad = g->pad;
+    int Hp = H + 2 * pad, Wp = W + 2 * pad;
+    int Ho = (Hp - kh) / st + 1, Wo = (Wp - kw) / st + 1;
+    int K = C * kh * kw, O = pw->kw->N, M = Ho * Wo;
+    int blk = CONV_PATCH_BYTES / K;
+    blk = blk < 16 ? 16 : blk > M ? M : blk;
+    qscratch *sc = &q->x;
+    size_t nimg = (size_t)C * Hp * Wp;
+    int8_t *img = qbuf_get(&sc->img, nimg), *patch = qbuf_get(&sc->patch, (size_t)blk * K);
+    float *yt = qbuf_get(&sc->yt, (size_t)blk * O * sizeof(float));
+    if (!img || !patch || !yt)
+        return exec_oom(q, "convolution input", C, H * W);
+    int za = qz_affine_codes_s8(&pa->u, x, 0, img);   /* n = 0: only the zero point */
+    if (pad)
+        memset(img, za, nimg);
+    for (int c = 0; c < C; c++)
+        for (int iy = 0; iy < H; iy++)
+            qz_affine_codes_s8(&pa->u, x + ((size_t)c * H + iy) * W, (size_t)W,
+                               img + ((size_t)c * Hp + iy + pad) * Wp + pad);
+    for (int p0 = 0; p0 < M; p0 += blk) {
+        int nb = M - p0 < blk ? M - p0 : blk;
+        for (int r = 0; r < nb; r++) {
+            int oy = (p0 + r) / Wo, ox = (p0 + r) % Wo;
+            int8_t *dst = patch + (size_t)r * K;
+            for (int c = 0; c < C; c++)
+                for (int ky = 0; ky < kh; ky++, dst += kw)
+                    memcpy(dst, img + ((size_t)c * Hp + oy * st + ky) * Wp + (size_t)ox * st,
+                           (size_t)kw);
+        }
+        kq_gemm_f32(pool, nb, patch, K, za, pw->kw, pw->dq, bias, yt, O);
+        for (int o = 0; o < O; o++)
+            for (int r = 0; r < nb; r++)
+                y[(size_t)o * M + p0 + r] = yt[(size_t)r * O + o];
+    }
+    return 1;
+}
+
+/* Can weight site i (with activation site a before it) run in integers?
+** Linear layers with uniform, DRQ-GELU or RORQ inputs; convolutions with
+** uniform inputs. */
+static int int_capable(const lavt_site *t, const qsite *pw, const qsite *pa)
+{
+    if (t->kind != LAVT_SITE_WEIGHT || pw->type != QM_UNIFORM || !pw->wq)
+        return 0;
+    if (t->conv)
+        return pa->type == QM_UNIFORM && pa->bits <= 8;
+    if (pa->type == QM_UNIFORM)
+        return pa->bits <= 8;
+    if (pa->type == QM_DRQ_GELU)
+        return 1;
+    return pa->type == QM_RORQ && pa->rq.nbands > 0;
+}
+
+/* Pack weight site i's codes and its dequantization steps. */
+static int int_prepare(const lavt_model *m, qm_state *q, int i, char *err, size_t errlen)
+{
+    const lavt_site *t = lavt_site_get(m, i);
+    qsite *pw = &q->s[i];
+    const qsite *pa = &q->s[t->input];
+    int rows = t->rows, cols = t->cols;
+    const float *w = lavt_site_weight_fp32(m, i);
+    int8_t *codes = malloc((size_t)rows * cols);
+    int ng = pa->type == QM_UNIFORM ? 1 : pa->type == QM_DRQ_GELU ? 2 : pa->rq.nbands;
+    pw->kw = calloc(1, sizeof *pw->kw);
+    pw->dq = malloc((size_t)ng * rows * sizeof(float));
+    if (!codes || !pw->kw || !pw->dq) {
+        free(codes);
+        snprintf(err, errlen, "out of memory packing %s", t->name);
+        return -1;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            codes[(size_t)r * cols + c] = (int8_t)qz_affine_code(&pw->wq[r], w[(size_t)r * cols + c]);
+    /* the containers are 4, 6 and 8 bits; narrower codes fit the next one */
+    int cbits = pw->bits <= 4 ? 4 : pw->bits <= 6 ? 6 : 8;
+    char kerr[160];
+    int rc = kq_pack_weights(pw->kw, codes, rows, cols, cols, cbits, kerr, sizeof kerr);
+    free(codes);
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", t->name, kerr);
+        return -1;
+    }
+    float step[QZ_MAX_BANDS];
+    if (pa->type == QM_UNIFORM) {
+        step[0] = pa->u.scale;
+    } else if (pa->type == QM_DRQ_GELU) {
+        qz_drq_gelu_steps(&pa->dg, &step[0], &step[1]);
+    } else {
+        for (int b = 0; b < ng; b++)
+            step[b] = pa->rq.band[b].scale;
+    }
+    for (int g = 0; g < ng; g++)
+        for (int r = 0; r < rows; r++)
+            pw->dq[(size_t)g * rows + r] = step[g] * pw->wq[r].scale;
+    pw->ngroups = ng;
+    pw->in = t->input;
+    return 0;
+}
+
+static void int_release(qm_state *q)
+{
+    for (int i = 0; i < q->nsites; i++) {
+        qsite *p = &q->s[i];
+        if (p->kw) {
+            kq_weights_free(p->kw);
+            free(p->kw);
+            p->kw = NULL;
+        }
+        free(p->dq);
+        p->dq = NULL;
+        p->ngroups = 0;
+        p->int_in = 0;
+    }
+    q->nint = 0;
+    scratch_free(&q->x);
+}
 
 int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
 {
@@ -856,21 +1201,44 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
         return -1;
     }
     qm_detach(m);
+    int_release(q);
+    q->exec_err[0] = 0;
+    int integer = q->recipe.exec == QM_EXEC_INT;
     for (int i = 0; i < q->nsites; i++) {
         const lavt_site *t = lavt_site_get(m, i);
         qsite *p = &q->s[i];
         if (t->kind != LAVT_SITE_WEIGHT || p->type == QM_FLOAT)
             continue;
+        if (integer && int_capable(t, p, &q->s[t->input])) {
+            /* the fp32 weights stay in the slot; the hook never reads them */
+            if (int_prepare(m, q, i, err, errlen)) {
+                int_release(q);
+                return -1;
+            }
+            q->nint++;
+            continue;
+        }
         if (!p->wfake) {
             p->wfake = malloc((size_t)t->rows * t->cols * sizeof(float));
             if (!p->wfake) {
                 snprintf(err, errlen, "out of memory quantizing %s", t->name);
                 qm_detach(m);
+                int_release(q);
                 return -1;
             }
             qz_weight_fake(p->wq, lavt_site_weight_fp32(m, i), t->rows, t->cols, p->wfake);
         }
         lavt_site_set_weight(m, i, p->wfake);
+    }
+    /* an activation whose every reader runs in integers is quantized there */
+    for (int i = 0; i < q->nsites; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind == LAVT_SITE_WEIGHT || t->nusers == 0)
+            continue;
+        int all = 1;
+        for (int u = 0; u < t->nusers; u++)
+            all &= q->s[t->users[u]].kw != NULL;
+        q->s[i].int_in = all;
     }
     /* no hook when no activation is quantized: a hook also changes how a
     ** few sites are computed (lavt.h), so fp32 stays bit-exact */
@@ -879,8 +1247,23 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
         if (lavt_site_get(m, i)->kind != LAVT_SITE_WEIGHT && q->s[i].type != QM_FLOAT)
             anyact = 1;
     if (anyact)
-        lavt_set_act_hook(m, fake_hook, q);
+        lavt_set_act_hook(m, integer ? int_act_hook : fake_hook, q);
+    if (q->nint) {
+        lavt_set_linear_hook(m, int_linear, q);
+        lavt_set_conv_hook(m, int_conv, q);
+    }
     return 0;
+}
+
+void qm_set_exec(qm_state *q, qm_exec e) { q->recipe.exec = e; }
+
+const char *qm_exec_error(const qm_state *q) { return q && q->exec_err[0] ? q->exec_err : NULL; }
+
+int qm_int_layers(const qm_state *q) { return q ? q->nint : 0; }
+
+int qm_site_int(const qm_state *q, int site)
+{
+    return q && site >= 0 && site < q->nsites && q->s[site].kw != NULL;
 }
 
 void qm_detach(lavt_model *m)
@@ -889,12 +1272,15 @@ void qm_detach(lavt_model *m)
         if (lavt_site_get(m, i)->kind == LAVT_SITE_WEIGHT)
             lavt_site_set_weight(m, i, NULL);
     lavt_set_act_hook(m, NULL, NULL);
+    lavt_set_linear_hook(m, NULL, NULL);
+    lavt_set_conv_hook(m, NULL, NULL);
 }
 
 void qm_free(qm_state *q)
 {
     if (!q)
         return;
+    int_release(q);
     for (int i = 0; i < q->nsites; i++) {
         free(q->s[i].wq);
         free(q->s[i].wfake);
@@ -913,7 +1299,10 @@ size_t qm_weight_bytes(const lavt_model *m, const qm_state *q)
             continue;
         size_t nw = (size_t)t->rows * t->cols;
         bytes -= nw * sizeof(float);
-        bytes += (nw * (size_t)p->bits + 7) / 8 + (size_t)t->rows * sizeof(float);
+        if (p->kw)   /* integer execution: what the packed form really takes */
+            bytes += kq_weights_bytes(p->kw) + (size_t)t->rows * sizeof(float);
+        else
+            bytes += (nw * (size_t)p->bits + 7) / 8 + (size_t)t->rows * sizeof(float);
     }
     return bytes;
 }
@@ -968,6 +1357,7 @@ char *qm_state_to_json(const lavt_model *m, const qm_state *q)
     char bits[16];
     snprintf(bits, sizeof bits, "W%dA%d", q->bits.w, q->bits.a);
     json_object_set_new(root, "recipe", json_string(q->recipe.name));
+    json_object_set_new(root, "exec", json_string(qm_exec_name(q->recipe.exec)));
     json_object_set_new(root, "bits", json_string(bits));
     for (int i = 0; i < q->nsites; i++) {
         const qsite *p = &q->s[i];
@@ -1023,6 +1413,7 @@ int qm_state_from_json(const lavt_model *m, const char *text, qm_state **out, ch
         return -1;
     }
     qm_recipe r;
+    memset(&r, 0, sizeof r);
     qm_bits b;
     const char *rn = json_string_value(json_object_get(root, "recipe"));
     const char *bs = json_string_value(json_object_get(root, "bits"));
@@ -1032,8 +1423,13 @@ int qm_state_from_json(const lavt_model *m, const char *text, qm_state **out, ch
         snprintf(err, errlen, "quantization state: missing recipe, bits or sites");
         goto fail;
     }
-    qm_recipe_builtin(rn, &r);   /* unknown names keep the name; only name and bits matter here */
+    qm_recipe_builtin(rn, &r);   /* unknown names keep the name; only name, exec and bits matter */
     snprintf(r.name, sizeof r.name, "%s", rn);
+    const char *ex = json_string_value(json_object_get(root, "exec"));
+    if (ex && qm_exec_parse(ex, &r.exec)) {
+        snprintf(err, errlen, "quantization state: exec '%s' is neither sim nor int", ex);
+        goto fail;
+    }
     if (!(q = state_new(m, &r, b))) {
         snprintf(err, errlen, "out of memory");
         goto fail;

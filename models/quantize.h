@@ -51,6 +51,15 @@ typedef enum { QM_FL_8BIT = 0, QM_FL_FLOAT, QM_FL_SAME } qm_first_last;
 ** QM_SCOPE_ALL adds fusion.* and decoder. */
 typedef enum { QM_SCOPE_UPSTREAM = 0, QM_SCOPE_ALL } qm_scope;
 
+/* How a quantized model runs.  QM_EXEC_SIM: simulated (fake quantization,
+** float products) -- the reference semantics.  QM_EXEC_INT: every linear
+** layer whose weights are uniform and whose input is uniform, DRQ-GELU or
+** RORQ runs on integer codes through kernels/qgemm (packed 8/6/4-bit
+** weights); everything else (convolutions, activation x activation
+** products, float sites) stays simulated.  Same codes, so the same integer
+** sums as the simulated path: results differ only by float rounding. */
+typedef enum { QM_EXEC_SIM = 0, QM_EXEC_INT } qm_exec;
+
 #define QM_MAX_KEEP 8
 
 typedef struct qm_recipe {
@@ -64,6 +73,7 @@ typedef struct qm_recipe {
     qm_scope scope;
     int nkeep;                  /* sites kept in float: fnmatch(3) patterns on site names */
     char keep_float[QM_MAX_KEEP][64];
+    qm_exec exec;
     char only[48];              /* non-empty: quantize only the sites whose group starts with
                                 ** this; "kind:K": the sites of kind K; "site:NAME":
                                 ** that one site */
@@ -75,9 +85,12 @@ typedef struct qm_bits {
 } qm_bits;
 
 /* Names of the built-in recipes, NULL-terminated: fp32, minmax, percentile,
-** omse, ptq4vit, ptq4ris, ptq4ris-no-drq, ptq4ris-no-rorq. */
+** omse, ptq4vit, ptq4ris, ptq4ris-no-drq, ptq4ris-no-rorq.  Each also exists
+** as "int:NAME" (the same recipe with exec = QM_EXEC_INT; not for fp32). */
 extern const char *const qm_recipe_names[];
 int qm_recipe_builtin(const char *name, qm_recipe *out);      /* 0, or -1 if unknown */
+const char *qm_exec_name(qm_exec e);                           /* "sim", "int" */
+int qm_exec_parse(const char *s, qm_exec *out);
 const char *qm_qtype_name(qm_qtype t);                         /* "uniform", "drq-softmax", ... */
 int qm_qtype_parse(const char *s, qm_qtype *out);
 const char *qm_range_name(qm_range r);
@@ -102,9 +115,22 @@ typedef struct qm_state qm_state;
 int qm_calibrate(lavt_model *m, const qm_recipe *r, qm_bits b, const qm_sample *samples, int n,
                  qm_state **out, char *err, size_t errlen);
 
-/* Install / remove simulated execution on m.  The state must outlive the
-** installation; qm_apply replaces any earlier installation. */
+/* Install / remove the quantized execution on m (simulated, or integer when
+** the recipe says exec int: then the weights are packed here).  The state
+** must outlive the installation; qm_apply replaces any earlier
+** installation.  Integer execution keeps scratch buffers in q: one forward
+** pass at a time per state. */
 int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen);
+/* Switch how q runs at the next qm_apply (the quantizers stay). */
+void qm_set_exec(qm_state *q, qm_exec e);
+/* Integer execution: a message when a layer could not get its scratch
+** memory during a forward pass since qm_apply (it then ran in float with
+** fp32 weights, so the results are not the method's); NULL when all ran. */
+const char *qm_exec_error(const qm_state *q);
+/* Linear layers qm_apply set up for integer execution (0 when simulated),
+** and whether weight site i is one of them. */
+int qm_int_layers(const qm_state *q);
+int qm_site_int(const qm_state *q, int site);
 void qm_detach(lavt_model *m);
 void qm_free(qm_state *q);
 

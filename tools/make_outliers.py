@@ -27,8 +27,15 @@ checks that no scaled value leaves the normal float range):
    channel c is exactly a times larger and is consumed only by
    attention.output.dense: the input of that dense layer gets massive channels.
 
-Channels and factors are drawn from --seed with numpy.random.RandomState
-(legacy generator, stable across numpy versions). The output
+Which channels: by default (--select consistent) the ones that are already
+one-signed in lavt-tiny -- the largest |mean| / std over the real tokens of a
+selection set (--select-data, generated data that is neither the training nor
+the evaluation split) -- so that after the rescale they are massive AND
+consistently large with one sign, as BERT's outlier dimensions are (a
+LayerNorm dimension that is systematically large), not zero-mean channels
+that are merely wide. --select random draws them from --seed instead.
+Factors are drawn from --seed with numpy.random.RandomState (legacy
+generator, stable across numpy versions). The output
 (model.yaml, weights.safetensors, vocab.txt, PROVENANCE.md) is byte-for-byte
 reproducible from the seed and the source weights; PROVENANCE.md also holds
 the measured max |Δlogits| vs lavt-tiny and activation statistics computed
@@ -37,8 +44,12 @@ with the PyTorch reference (tools/lavt_ref.py, 1 thread) on the first
 
 usage: tools/make_outliers.py [--seed 7] [--src models/zoo/lavt-tiny]
        [--out models/zoo/lavt-tiny-outliers] [--ln-channels 3]
-       [--value-layers 0,1] [--value-channels 2] [--alphas 32,64]
+       [--value-layers 0,1] [--value-channels 2] [--alphas 64]
+       [--select consistent|random] [--select-data tools/work/select]
        [--data tools/work/val] [--samples 16]
+(tools/work/select: `build/harness/risq dataset synth --seed 11 --count 100
+--size 64 --out tools/work/select --split train`; tools/work/val as in
+tools/README.md.)
 """
 
 import argparse
@@ -98,6 +109,68 @@ def choose(rng, n, k):
     return sorted(int(c) for c in rng.choice(n, size=k, replace=False))
 
 
+def capture_text(model, x, ids, msk, layers):
+    """Inputs of PWAM f_key.0 (l_feats, as B,T,C) and of attention.output.dense
+    of the given BERT layers, for one batch."""
+    import torch
+    caps, hooks = {}, []
+
+    def hook(name):
+        def f(mod, inp, out):
+            caps[name] = inp[0].detach().clone()
+        return f
+    tenc = model.text_encoder.encoder.layer
+    hooks.append(model.backbone.layers[0].fusion.image_lang_att.f_key[0].register_forward_hook(hook("l")))
+    for k in layers:
+        hooks.append(tenc[k].attention.output.dense.register_forward_hook(hook("ao%d" % k)))
+    with torch.no_grad():
+        lg = model(x, ids, msk)
+    for h in hooks:
+        h.remove()
+    caps["l"] = caps["l"].permute(0, 2, 1)
+    return lg, caps
+
+
+def load_batch(cfg, wp, folder, n):
+    import torch
+    import risqdata
+    from train import batch_images
+    d = risqdata.load(folder)
+    T = cfg["tokenizer"]["max_tokens"]
+    pairs = [(i, s) for i in range(len(d.sentences)) for s in d.sentences[i]][:n]
+    enc = [wp.encode(s, T) for _, s in pairs]
+    ids = torch.tensor([e[0] for e in enc], dtype=torch.long)
+    msk = torch.tensor([e[1] for e in enc], dtype=torch.long)
+    x = batch_images(d.images, d.sample_image[np.array([p[0] for p in pairs])], cfg)
+    return x, ids, msk, len(pairs)
+
+
+def select_consistent(args, vlayers):
+    """Channels with the largest |mean| / std over the real tokens of the
+    selection set, among those with |mean| >= --min-ratio x std (one-signed
+    with a margin): {"l": [...], "ao<k>": [...]} (sorted channel numbers; a
+    layer may get fewer than asked, or none)."""
+    import torch
+    torch.set_num_threads(1)
+    from eval import load_model
+    if not os.path.isdir(args.select_data):
+        raise SystemExit("--select consistent needs --select-data %s (see the usage above), or use "
+                         "--select random" % args.select_data)
+    cfg, model, wp = load_model(args.src)
+    x, ids, msk, _ = load_batch(cfg, wp, args.select_data, args.select_samples)
+    _, caps = capture_text(model, x, ids, msk, vlayers)
+    real = msk.bool()
+    out = {}
+    for key, n in [("l", args.ln_channels)] + [("ao%d" % k, args.value_channels) for k in vlayers]:
+        v = caps[key][real].numpy().astype(np.float64)
+        r = np.abs(v.mean(0)) / np.maximum(v.std(0), 1e-12)
+        out[key] = sorted(int(c) for c in np.argsort(-r, kind="stable")[:n] if r[c] >= args.min_ratio)
+        out["ratio_" + key] = {c: float(r[c]) for c in out[key]}
+    if not out["l"]:
+        raise SystemExit("no channel of l_feats has |mean| >= %g std: lower --min-ratio" % args.min_ratio)
+    return out
+
+
 def build(args):
     src_w = os.path.join(args.src, "weights.safetensors")
     raw, W, meta = read_st(src_w)
@@ -113,16 +186,20 @@ def build(args):
             raise SystemExit("--alphas: %d is not a power of two >= 2; only powers of two keep the "
                              "rescale bit-exact in float32" % a)
     vlayers = [int(k) for k in args.value_layers.split(",")] if args.value_layers else []
+    args.selected_ratios = {}
     for k in vlayers:
         if not 0 <= k < L:
             raise SystemExit("--value-layers: %d outside 0..%d" % (k, L - 1))
 
     rng = np.random.RandomState(args.seed)
-    ln_ch = choose(rng, Lh, args.ln_channels)
+    consistent = select_consistent(args, vlayers) if args.select == "consistent" else None
+    if consistent:
+        args.selected_ratios = {k: v for k, v in consistent.items() if k.startswith("ratio_")}
+    ln_ch = consistent["l"] if consistent else choose(rng, Lh, args.ln_channels)
     ln_a = [int(alphas[int(i)]) for i in rng.randint(0, len(alphas), size=len(ln_ch))]
     val = []  # (layer, channel, alpha)
     for k in vlayers:
-        chs = choose(rng, Lh, args.value_channels)
+        chs = consistent["ao%d" % k] if consistent else choose(rng, Lh, args.value_channels)
         al = [int(alphas[int(i)]) for i in rng.randint(0, len(alphas), size=len(chs))]
         val += [(k, c, a) for c, a in zip(chs, al)]
 
@@ -158,6 +235,10 @@ def build(args):
         scale_exact(W[p + "output.dense.weight"], (slice(None), c), 1.0 / a, p + "output.dense.weight")
     for k in vlayers:
         sel = [(c, a) for (kk, c, a) in val if kk == k]
+        if not sel:
+            touched.append("`text_encoder.encoder.layer.%d.attention`: no value channel qualifies "
+                           "(|mean| >= %g std), left as is" % (k, args.min_ratio))
+            continue
         touched.append("`text_encoder.encoder.layer.%d.attention.self.value.{weight rows, bias}` %s "
                        "times %s; `...layer.%d.attention.output.dense.weight` columns %s divided by %s"
                        % (k, [c for c, _ in sel], [a for _, a in sel], k, [c for c, _ in sel],
@@ -218,32 +299,11 @@ def measure(args, plan):
         return None
     cfg0, m0, wp = load_model(args.src)
     cfg1, m1, _ = load_model(args.out)
-    d = risqdata.load(args.data)
-    T = cfg0["tokenizer"]["max_tokens"]
-    pairs = [(i, s) for i in range(len(d.sentences)) for s in d.sentences[i]][:args.samples]
-    enc = [wp.encode(s, T) for _, s in pairs]
-    ids = torch.tensor([e[0] for e in enc], dtype=torch.long)
-    msk = torch.tensor([e[1] for e in enc], dtype=torch.long)
-    x = batch_images(d.images, d.sample_image[np.array([p[0] for p in pairs])], cfg0)
+    x, ids, msk, npairs = load_batch(cfg0, wp, args.data, args.samples)
+    layers = sorted(set(k for k, _, _ in plan["value"]))
 
     def capture(model):
-        caps = {}
-        hooks = []
-        def hook(name):
-            def f(mod, inp, out):
-                caps[name] = inp[0].detach().clone()
-            return f
-        tenc = model.text_encoder.encoder.layer
-        # l_feats: input of f_key.0 of stage 0 (all consumers get the same l)
-        hooks.append(model.backbone.layers[0].fusion.image_lang_att.f_key[0]
-                     .register_forward_hook(hook("l_feats")))
-        for k, _, _ in plan["value"]:
-            hooks.append(tenc[k].attention.output.dense.register_forward_hook(hook("ao%d" % k)))
-        with torch.no_grad():
-            lg = model(x, ids, msk)
-        for h in hooks:
-            h.remove()
-        return lg, caps
+        return capture_text(model, x, ids, msk, layers)
 
     lg0, c0 = capture(m0)
     lg1, c1 = capture(m1)
@@ -252,13 +312,14 @@ def measure(args, plan):
     real = msk.bool()
 
     def chan_max(t, layout):
-        # per-channel max |x| over the real tokens of all expressions
-        if layout == "BCT":
-            t = t.permute(0, 2, 1)  # B,T,C
+        # per-channel max |x| over the real tokens of all expressions (t is B,T,C)
         return t[real].abs().max(0).values.numpy().astype(np.float64)
 
+    def chan_min(t):
+        return t[real].abs().min(0).values.numpy().astype(np.float64)
+
     stats = []
-    for key, layout, chs in [("l_feats", "BCT", plan["ln_channels"])] + \
+    for key, layout, chs in [("l", "BCT", plan["ln_channels"])] + \
             [("ao%d" % k, "BTC", [c for kk, c, _ in plan["value"] if kk == k])
              for k in sorted(set(v[0] for v in plan["value"]))]:
         a0, a1 = chan_max(c0[key], layout), chan_max(c1[key], layout)
@@ -266,8 +327,9 @@ def measure(args, plan):
         med0, med1 = float(np.median(np.delete(a0, chs))), float(np.median(np.delete(a1, chs)))
         stats.append({"key": key, "channels": chs, "orig": [float(a0[c]) for c in chs],
                       "new": [float(a1[c]) for c in chs], "median_orig": med0, "median_new": med1,
+                      "min_new": [float(chan_min(c1[key])[c]) for c in chs],
                       "max_other_new": float(np.delete(a1, chs).max())})
-    return {"dlogits": dl, "same_mask": same_mask, "n": len(pairs), "stats": stats,
+    return {"dlogits": dl, "same_mask": same_mask, "n": npairs, "stats": stats,
             "exact": dl == 0.0}
 
 
@@ -276,14 +338,26 @@ def provenance(args, plan, wsha, meas):
     L.append("# %s provenance\n" % args.name)
     L.append("Outlier-stress variant of `lavt-tiny`: the same network and the same FP32 function, but")
     L.append("the text encoder is rescaled so that the inputs of linear layers that consume text")
-    L.append("features have BERT-like \"massive activation\" channels (a few channels 25-100x the")
+    L.append("features have BERT-like \"massive activation\" channels (a few one-signed channels 50-150x the")
     L.append("median channel), the case RORQ (outlier-retained quantization of text activations) is for.\n")
     L.append("* Made by (from the repository root, torch 1.13 CPU, 1 thread for the measurement):\n")
     L.append("      /usr/bin/python3 tools/make_outliers.py --seed %d%s\n"
              % (args.seed, "" if args.data == DEFAULT_DATA else " --data %s" % args.data))
     L.append("  with the defaults `--ln-channels %d --value-layers %s --value-channels %d --alphas %s "
-             "--samples %d`." % (args.ln_channels, args.value_layers, args.value_channels, args.alphas,
+             "--select %s --select-samples %d --samples %d`." % (args.ln_channels, args.value_layers,
+                                 args.value_channels, args.alphas, args.select, args.select_samples,
                                  args.samples))
+    if args.select == "consistent":
+        L.append("* Channels: those with the largest |mean| / std over the real tokens of the first %d"
+                 % args.select_samples)
+        L.append("  expressions of `tools/work/select` (`risq dataset synth --seed 11 --count 100 --size 64"
+                 " --split train`),")
+        L.append("  among those with |mean| >= %g std, i.e. already one-signed in lavt-tiny: after the rescale"
+                 % args.min_ratio)
+        L.append("  they are massive and consistently large with one sign, like BERT's outlier dimensions")
+        L.append("  (min |x| in the table below). |mean| / std of the chosen channels: %s."
+                 % ", ".join("%s %s" % (k[6:], {c: round(r, 1) for c, r in v.items()})
+                             for k, v in sorted(args.selected_ratios.items())))
     L.append("* Source: `models/zoo/lavt-tiny/weights.safetensors`, sha256 `%s`." % plan["src_sha256"])
     L.append("  If lavt-tiny's weights change, rerun the command (tests/models/test_outliers.c then fails).")
     L.append("* Output `weights.safetensors` sha256 `%s` (byte-for-byte reproducible from the seed" % wsha)
@@ -317,15 +391,15 @@ def provenance(args, plan, wsha, meas):
         L.append("  max |Δlogits| <= 1e-4 and identical masks.")
         L.append("* Activations: per channel max |x| over the real tokens of those expressions;")
         L.append("  \"median channel\" = median of that over the untouched channels.\n")
-        L.append("| linear input | channel | lavt-tiny max \\|x\\| | outliers max \\|x\\| | ratio to median channel |")
-        L.append("|---|---|---|---|---|")
+        L.append("| linear input | channel | lavt-tiny max \\|x\\| | outliers max \\|x\\| | outliers min \\|x\\| | ratio to median channel |")
+        L.append("|---|---|---|---|---|---|")
         for s in meas["stats"]:
-            where = ("l_feats (input of f_key.0/f_value.0, all stages)" if s["key"] == "l_feats"
+            where = ("l_feats (input of f_key.0/f_value.0, all stages)" if s["key"] == "l"
                      else "layer %s attention.output.dense" % s["key"][2:])
-            for c, o, n in zip(s["channels"], s["orig"], s["new"]):
-                L.append("| %s | %d | %.3f | %.2f | %.1fx |" % (where, c, o, n, n / s["median_new"]))
-            L.append("| %s | median channel | %.3f | %.3f | 1x |" % (where, s["median_orig"], s["median_new"]))
-            L.append("| %s | largest other channel | | %.3f | %.1fx |"
+            for c, o, n, lo in zip(s["channels"], s["orig"], s["new"], s["min_new"]):
+                L.append("| %s | %d | %.3f | %.2f | %.2f | %.1fx |" % (where, c, o, n, lo, n / s["median_new"]))
+            L.append("| %s | median channel | %.3f | %.3f | | 1x |" % (where, s["median_orig"], s["median_new"]))
+            L.append("| %s | largest other channel | | %.3f | | %.1fx |"
                      % (where, s["max_other_new"], s["max_other_new"] / s["median_new"]))
         L.append("")
     L.append("Licence: MIT (derived from lavt-tiny, trained from scratch on generated data).")
@@ -344,7 +418,14 @@ def main():
     ap.add_argument("--ln-channels", type=int, default=3)
     ap.add_argument("--value-layers", default="0,1", help="BERT layers for rescale 2 ('' = none)")
     ap.add_argument("--value-channels", type=int, default=2, help="channels per value layer")
-    ap.add_argument("--alphas", default="32,64", help="factors to draw from (powers of two)")
+    ap.add_argument("--alphas", default="64", help="factors to draw from (powers of two)")
+    ap.add_argument("--select", choices=["consistent", "random"], default="consistent",
+                    help="which channels become massive (see the top of this file)")
+    ap.add_argument("--select-data", default=os.path.join(ROOT, "tools", "work", "select"),
+                    help="dataset folder for --select consistent")
+    ap.add_argument("--select-samples", type=int, default=200)
+    ap.add_argument("--min-ratio", type=float, default=8.0,
+                    help="--select consistent: only channels with |mean| >= this x std")
     ap.add_argument("--data", default=DEFAULT_DATA, help="dataset folder for the measurement")
     ap.add_argument("--samples", type=int, default=16)
     args = ap.parse_args()

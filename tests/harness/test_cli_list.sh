@@ -21,7 +21,7 @@ check "list --help shows usage" grep -q "usage: risq list \[SUITE\]" "$tmp/out"
 cat "$tmp/out"
 check "list (default smoke) exits 0" test $rc -eq 0
 check "header line" grep -Eq "^# +model +dataset +method +bits +isa +threads +board$" "$tmp/out"
-check "smoke has 4 configurations (fp32 and ptq4ris W8A8 at 1 and 2 threads)" test "$(grep -c '^[0-9]' "$tmp/out")" = 4
+check "smoke has 6 configurations (fp32, ptq4ris and int:ptq4ris W8A8 at 1 and 2 threads)" test "$(grep -c '^[0-9]' "$tmp/out")" = 6
 check "row 2 is lavt-tiny, 2 threads" grep -Eq "^2 +lavt-tiny +synth-s7-n100-p64-d1 +fp32 +- +auto +2 +-$" "$tmp/out"
 
 "$risq" list tests/harness/data/suites/good/merged.yaml >"$tmp/out" 2>&1; rc=$?

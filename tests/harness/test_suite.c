@@ -315,8 +315,8 @@ static void check_inline_errors(void)
                  "s.yaml:4:11: unknown method 'ptq5ris' (did you mean 'ptq4ris'?)");
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\nmethods: [minmax]\n",
                  "s.yaml:1:1: method 'minmax' needs 'bits' (e.g. bits: [W8A8])");
-    expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\ntargets: [{isa: neon}]\n",
-                 "s.yaml:4:17: isa 'neon' is not built yet (available: auto, scalar)");
+    expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\ntargets: [{isa: sse9}]\n",
+                 "s.yaml:4:17: unknown isa 'sse9'");
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\ntargets: [{isa: avx512}]\n",
                  "unknown isa 'avx512' (did you mean 'avx2'?)");
     expect_error("suite: t\nmodels: [m]\ndatasets: [{synth: {}}]\nbits: [W8A8]\nexclude: [{bits: W8A8}]\n",

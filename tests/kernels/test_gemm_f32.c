@@ -1,8 +1,11 @@
 /*
-** test_gemm_f32: kf_gemm_nt / kf_gemm_nn against the *_ref triple loops over
-** a sweep of shapes (tile edges, K = 1, leading dimensions wider than the
-** matrices), with guard values around and between the output rows, NaN in
-** the unused input padding, and bit-identical results for 1, 2 and 3 threads.
+** test_gemm_f32: every fp32 GEMM variant this binary and CPU can run (the
+** portable C one, and AVX2+FMA on x86-64 with AVX2; kf_gemm_*_isa) against
+** the *_ref triple loops over a sweep of shapes (tile edges of both the 6x8
+** and the 6x16 tile, K = 1, K around the KC = 256 slice, leading dimensions
+** wider than the matrices), with guard values around and between the output
+** rows, NaN in the unused input padding, and bit-identical results for 1, 2
+** and 3 threads. Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant.
 ** Prints one line per check; exits non-zero on any failure.
 */
 #include <float.h>
@@ -13,8 +16,10 @@
 #include <string.h>
 
 #include "kernels/gemm_f32.h"
+#include "kernels/isa.h"
 
 static int g_fail, g_pass;
+static ki_isa g_isa; /* the variant under test */
 
 static void check(int ok, const char *what) {
   printf("%s %s\n", ok ? "ok  " : "FAIL", what);
@@ -118,8 +123,12 @@ static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
   for (int t = 0; t < 4; t++) {
     kt_pool *pool = t == 0 ? NULL : pools[t - 1];
     out[t] = out_alloc(M, ldc);
-    if (nt) kf_gemm_nt(pool, M, N, K, A, lda, B, ldb, bias, out[t] + GUARD, ldc);
-    else kf_gemm_nn(pool, M, N, K, A, lda, B, ldb, out[t] + GUARD, ldc);
+    int rc = nt ? kf_gemm_nt_isa(g_isa, pool, M, N, K, A, lda, B, ldb, bias, out[t] + GUARD, ldc)
+                : kf_gemm_nn_isa(g_isa, pool, M, N, K, A, lda, B, ldb, out[t] + GUARD, ldc);
+    if (rc != 0) {
+      printf("     the %s variant refused to run\n", ki_isa_name(g_isa));
+      ok = 0;
+    }
     if (!guards_intact(out[t], M, N, ldc)) {
       printf("     guard bytes overwritten (threads=%d)\n", t);
       ok = 0;
@@ -142,13 +151,12 @@ static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
   return ok;
 }
 
-int main(void) {
+/* The full sweep and the larger shapes on variant g_isa. */
+static void test_variant(kt_pool *pools[3]) {
   static const int sizes[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 129};
   const int nsz = (int)(sizeof sizes / sizeof sizes[0]);
-  kt_pool *pools[3] = {kt_pool_create(1), kt_pool_create(2), kt_pool_create(3)};
+  const char *v = ki_isa_name(g_isa);
   char msg[200];
-
-  check(pools[0] && pools[1] && pools[2], "thread pools of 1, 2, 3 threads created");
 
   /* Full sweep: for every (M, N), all K; leading dimensions vary with the
   ** shape between exact and a few floats wider. One line per (form, M, N). */
@@ -170,26 +178,81 @@ int main(void) {
             ok = 0;
           }
         }
-        snprintf(msg, sizeof msg, "gemm_%s M=%d N=%d, K in sweep (worst err/tol %.3f)",
-                 nt ? "nt" : "nn", M, N, worst);
+        snprintf(msg, sizeof msg, "%s gemm_%s M=%d N=%d, K in sweep (worst err/tol %.3f)",
+                 v, nt ? "nt" : "nn", M, N, worst);
         check(ok, msg);
       }
   }
 
   /* Larger shapes where the pool really splits the work (above the serial
-  ** threshold), K > the K block (several K slices), tall and wide. */
+  ** threshold of either variant), K > the K block (several K slices, K
+  ** tails of the 8-wide transposing packer), tall and wide, BERT-like
+  ** M = 20. */
   static const int big[][3] = {
     {300, 257, 300}, {1000, 5, 70}, {5, 1000, 70}, {129, 129, 600}, {64, 2100, 33}, {200, 9, 1030},
+    {20, 770, 261}, {131, 131, 131}, {400, 96, 250}, {33, 40, 256}, {7, 17, 257},
   };
   for (int nt = 1; nt >= 0; nt--)
     for (size_t s = 0; s < sizeof big / sizeof big[0]; s++) {
       int M = big[s][0], N = big[s][1], K = big[s][2];
       double worst = 0.0;
       int ok = run_case(nt, M, N, K, K + 5, (nt ? K : N) + 1, N + 2, nt, pools, &worst);
-      snprintf(msg, sizeof msg, "gemm_%s M=%d N=%d K=%d, threads 1/2/3 bit-identical (worst err/tol %.3f)",
-               nt ? "nt" : "nn", M, N, K, worst);
+      snprintf(msg, sizeof msg, "%s gemm_%s M=%d N=%d K=%d, threads 1/2/3 bit-identical (worst err/tol %.3f)",
+               v, nt ? "nt" : "nn", M, N, K, worst);
       check(ok, msg);
     }
+}
+
+/* kf_gemm_nt / kf_gemm_nn give the bits of the active ISA's variant. */
+static void test_active(kt_pool *pool) {
+  const int M = 37, N = 45, K = 300;
+  float *A = mat_alloc(M, K, K), *B = mat_alloc(N, K, K), *bias = mat_alloc(1, N, N);
+  float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N);
+  ki_isa act = ki_isa_active();
+  kf_gemm_nt(pool, M, N, K, A, K, B, K, bias, c1, N);
+  int rc = kf_gemm_nt_isa(act, pool, M, N, K, A, K, B, K, bias, c2, N);
+  char msg[200];
+  snprintf(msg, sizeof msg, "kf_gemm_nt = kf_gemm_nt_isa(active = %s, fp32 variant %s)",
+           ki_isa_name(act), kf_gemm_variant_name(act));
+  check(rc == 0 && !memcmp(c1, c2, sizeof(float) * M * N), msg);
+  kf_gemm_nn(pool, M, N, M, A, K, B, K, c1, N); /* B read as [M][N] with ldb K >= N */
+  rc = kf_gemm_nn_isa(act, pool, M, N, M, A, K, B, K, c2, N);
+  check(rc == 0 && !memcmp(c1, c2, sizeof(float) * M * N), "kf_gemm_nn = kf_gemm_nn_isa(active)");
+  free(A); free(B); free(bias); free(c1); free(c2);
+}
+
+int main(void) {
+  kt_pool *pools[3] = {kt_pool_create(1), kt_pool_create(2), kt_pool_create(3)};
+  char msg[200];
+
+  check(pools[0] && pools[1] && pools[2], "thread pools of 1, 2, 3 threads created");
+
+  /* Every supported ISA, but each fp32 variant once (avx512vnni runs the
+  ** avx2 one). An unsupported ISA must be refused without touching C. */
+  const char *tested[KI_COUNT];
+  int ntested = 0;
+  for (int i = 0; i < KI_COUNT; i++) {
+    g_isa = (ki_isa)i;
+    if (!ki_isa_supported(g_isa)) {
+      float c = 42.0f, a = 1.0f;
+      int rc = kf_gemm_nt_isa(g_isa, NULL, 1, 1, 1, &a, 1, &a, 1, NULL, &c, 1);
+      snprintf(msg, sizeof msg, "%s: not supported here, refused (-1, C untouched)", ki_isa_name(g_isa));
+      check(rc == -1 && c == 42.0f, msg);
+      continue;
+    }
+    const char *vn = kf_gemm_variant_name(g_isa);
+    int seen = 0;
+    for (int t = 0; t < ntested; t++) seen |= !strcmp(tested[t], vn);
+    if (seen) {
+      printf("skip %s: runs the fp32 variant '%s', tested above\n", ki_isa_name(g_isa), vn);
+      continue;
+    }
+    tested[ntested++] = vn;
+    printf("---- fp32 variant '%s' (isa %s)\n", vn, ki_isa_name(g_isa));
+    test_variant(pools);
+  }
+  test_active(pools[1]);
+  g_isa = ki_isa_active();
 
   /* Exact small case by hand: [1 2; 3 4] * [5 6; 7 8]^T + [1, -1]. */
   {

@@ -708,7 +708,51 @@ static void test_determinism(void) {
   check(ok, "determinism: every search twice (and on a copy) -> identical params, bit-identical fake output");
 }
 
+/* The codes follow rint (ties to even) exactly, clamped -- checked against
+** libm's rintf on ties, near-ties, out-of-range values, NaN and random
+** values; and qz_affine_codes_s8 gives the same codes in int8 form. */
+static void test_rounding(void) {
+  qz_affine sym = qz_affine_range(-127.0f, 127.0f, 8, 1);   /* scale 1, [-127, 127] */
+  qz_affine asy = qz_affine_range(-3.0f, 252.0f, 8, 0);     /* scale 1, zero 3 */
+  int bad = 0, badc = 0, n = 0;
+  float xs[4096];
+  int nx = 0;
+  for (int k = -140; k <= 140; k++) {
+    xs[nx++] = (float)k + 0.5f;
+    xs[nx++] = nextafterf((float)k + 0.5f, 1e9f);
+    xs[nx++] = nextafterf((float)k + 0.5f, -1e9f);
+    xs[nx++] = (float)k;
+  }
+  while (nx < 4000) xs[nx++] = (float)(300.0 * (rng_u01() - 0.5));
+  xs[nx++] = NAN;
+  xs[nx++] = INFINITY;
+  xs[nx++] = -INFINITY;
+  xs[nx++] = 1e30f;
+  const qz_affine *qs[2] = {&sym, &asy};
+  for (int qi = 0; qi < 2; qi++) {
+    const qz_affine *q = qs[qi];
+    int8_t codes[4096];
+    int zo = qz_affine_codes_s8(q, xs, (size_t)nx, codes);
+    int off = q->qmin >= 0 ? 128 : 0;
+    for (int i = 0; i < nx; i++, n++) {
+      float v = rintf(xs[i] / q->scale);
+      float lo = (float)(q->qmin - q->zero), hi = (float)(q->qmax - q->zero);
+      if (!(v >= lo)) v = lo;   /* NaN included */
+      if (v > hi) v = hi;
+      int32_t want = (int32_t)v + q->zero;
+      bad += qz_affine_code(q, xs[i]) != want;
+      badc += codes[i] != (int8_t)(want - off) || zo != q->zero - off;
+    }
+  }
+  char msg[160];
+  snprintf(msg, sizeof msg, "affine codes = clamp(rintf(x/s)) + z on %d values (ties, NaN, inf): %d differ", n, bad);
+  check(bad == 0 && sym.scale == 1.0f && asy.scale == 1.0f && asy.zero == 3, msg);
+  snprintf(msg, sizeof msg, "qz_affine_codes_s8 = code - 128 (asymmetric) / code (symmetric): %d differ", badc);
+  check(badc == 0, msg);
+}
+
 int main(void) {
+  test_rounding();
   test_affine();
   test_range_helpers();
   test_weights();

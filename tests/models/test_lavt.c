@@ -437,6 +437,11 @@ int main(void)
     y = yaml_with("name: lavt-test\n", "name: lavt-test\nname: again\n");
     expect_yaml_error("duplicate key", dir, y, "duplicate key 'name'", NULL);
     free(y);
+    /* random weights: more cases in test_lavt_random.c */
+    y = yaml_with("weights: weights.safetensors\n", "weights: {random: {sed: 1}}\n");
+    expect_yaml_error("random weights, misspelt seed", dir, y,
+                      "model.yaml:32:20: unknown key 'sed' in 'weights.random' (expected seed)", NULL);
+    free(y);
 
     /* cleanup */
     const char *files[] = { "model.yaml", "vocab.txt", "weights.safetensors" };

@@ -794,6 +794,114 @@ int main(void)
         qm_free(q);
     }
 
+    /* ---- integer execution: same quantizers, integer kernels */
+    {
+        qm_recipe r;
+        check(qm_recipe_builtin("int:ptq4ris", &r) == 0 && r.exec == QM_EXEC_INT &&
+                  !strcmp(r.name, "int:ptq4ris") && r.text == QM_RORQ,
+              "int:ptq4ris is ptq4ris with exec int");
+        check(qm_recipe_builtin("int:fp32", &r) != 0 && qm_recipe_builtin("int:nope", &r) != 0 &&
+                  qm_recipe_builtin("int:", &r) != 0,
+              "int:fp32, int:nope and int: are not recipes");
+        qm_state *qs[2] = { q8, q4 };
+        float *ysim[2] = { y8, y4 };   /* y8 was reused above: recomputed here */
+        const char *names[2] = { "W8A8", "W4A4" };
+        for (int b = 0; b < 2 && qs[b]; b++) {
+            qm_state *q = qs[b];
+            int rc = forward_q(m, q, &ev, ysim[b], nlog);
+            qm_set_exec(q, QM_EXEC_INT);
+            rc = rc || forward_q(m, q, &ev, y, nlog);
+            int nint = 0, rorq = 0, gelu = 0, uni = 0;
+            char e2[256];
+            if (qm_apply(m, q, e2, sizeof e2) == 0) {
+                nint = qm_int_layers(q);
+                for (int i = 0; i < n; i++) {
+                    const lavt_site *t = lavt_site_get(m, i);
+                    if (!qm_site_int(q, i))
+                        continue;
+                    char d[96];
+                    qm_describe_site(q, t->input, d, sizeof d);
+                    rorq += starts(d, "rorq");
+                    gelu += starts(d, "drq-gelu");
+                    uni += starts(d, "uniform");
+                }
+                qm_detach(m);
+            }
+            check(rc == 0 && nint > 0 && rorq > 0 && gelu > 0 && uni > 0 && rorq + gelu + uni == nint,
+                  "int %s: %d layers in integers (inputs: %d uniform, %d DRQ-GELU, %d RORQ)",
+                  names[b], nint, uni, gelu, rorq);
+            /* same codes, same integer sums: only float rounding differs */
+            double sq = rc ? -INFINITY : sqnr_db(ysim[b], y, nl);
+            int flips = rc ? -1 : mask_flips(ysim[b], y, ev.n, c);
+            int pix = ev.n * c->input_size * c->input_size;
+            check(sq > 60.0 && flips >= 0 && flips * 1000 <= pix,
+                  "int %s logits vs simulated: SQNR %.1f dB > 60, %d of %d mask pixels differ (<= 0.1%%)",
+                  names[b], sq, flips, pix);
+            char *js = qm_state_to_json(m, q);
+            qm_state *back = NULL;
+            check(js && strstr(js, "\"exec\":\"int\"") && qm_state_from_json(m, js, &back, e2, sizeof e2) == 0,
+                  "int %s state JSON carries exec int", names[b]);
+            if (back) {
+                float *yb = malloc(nl * sizeof(float));
+                int rb = yb ? forward_q(m, back, &ev, yb, nlog) : -1;
+                check(rb == 0 && memcmp(yb, y, nl * sizeof(float)) == 0,
+                      "int %s state from JSON gives the same logits", names[b]);
+                free(yb);
+                qm_free(back);
+            }
+            free(js);
+            qm_set_exec(q, QM_EXEC_SIM);
+        }
+        /* scope all: the decoder's 3x3 convolutions (zero padding) and the
+        ** classifier run in integers too */
+        {
+            qm_recipe_builtin("int:ptq4ris", &r);
+            r.scope = QM_SCOPE_ALL;
+            qm_state *q = calib(m, &r, "W8A8", &cal1);
+            int rc = -1, convs = 0;
+            double sq = -INFINITY;
+            int flips = -1;
+            if (q) {
+                char e2[256];
+                if (qm_apply(m, q, e2, sizeof e2) == 0) {
+                    for (int i = 0; i < n; i++)
+                        convs += qm_site_int(q, i) && lavt_site_get(m, i)->conv;
+                    qm_detach(m);
+                }
+                rc = forward_q(m, q, &ev, y, nlog);
+                qm_set_exec(q, QM_EXEC_SIM);
+                rc = rc || forward_q(m, q, &ev, y8, nlog);
+                if (rc == 0) {
+                    sq = sqnr_db(y8, y, nl);
+                    flips = mask_flips(y8, y, ev.n, c);
+                }
+            }
+            int pix = ev.n * c->input_size * c->input_size;
+            /* Each layer's output equals the simulated one up to float
+            ** rounding, but a value that lands within rounding of a code
+            ** boundary can take the neighbouring code at the next site; with
+            ** PWAM and the decoder quantized too such flips add up to
+            ** ~45-55 dB (measured), hence the lower bound here. */
+            check(rc == 0 && convs == 8 && sq > 40.0 && flips >= 0 && flips * 1000 <= pix,
+                  "int W8A8 scope all: %d convolutions in integers (8 expected), logits vs simulated "
+                  "SQNR %.1f dB > 40, %d of %d mask pixels differ", convs, sq, flips, pix);
+            qm_free(q);
+        }
+        /* packed bytes: 4-bit weights take less than 8-bit ones */
+        if (q8 && q4) {
+            char e2[256];
+            qm_set_exec(q8, QM_EXEC_INT);
+            qm_set_exec(q4, QM_EXEC_INT);
+            size_t b8 = qm_apply(m, q8, e2, sizeof e2) ? 0 : qm_weight_bytes(m, q8);
+            size_t b4 = qm_apply(m, q4, e2, sizeof e2) ? 0 : qm_weight_bytes(m, q4);
+            qm_detach(m);
+            check(b4 > 0 && b8 > b4 && b8 < lavt_weight_bytes(m),
+                  "packed weight bytes: W4 %zu < W8 %zu < fp32 %zu", b4, b8, lavt_weight_bytes(m));
+            qm_set_exec(q8, QM_EXEC_SIM);
+            qm_set_exec(q4, QM_EXEC_SIM);
+        }
+    }
+
     qm_free(q32);
     qm_free(q8);
     qm_free(q4);

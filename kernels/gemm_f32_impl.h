@@ -1,0 +1,54 @@
+/*
+** gemm_f32_impl: the internal interface between the fp32 GEMM driver
+** (kernels/gemm_f32.c: blocking, packing, threading, dispatch) and its
+** per-ISA register tiles (the scalar one in gemm_f32.c,
+** kernels/x86/gemm_f32_avx2.c). Not part of the public API.
+**
+** Packed operands (written by gemm_f32.c, read by a tile function):
+**   Ap: one MR-row panel of A, k-major: Ap[k * KF_MR + i], k < kc, rows past
+**       the matrix edge are zero;
+**   Bp: one NR-column panel of B, k-major: Bp[k * NR + j], columns past the
+**       edge zero. Panels start 64-byte aligned when the packing buffers come
+**       from the heap; tiles must not rely on it (the out-of-memory path
+**       uses stack buffers aligned to 64 as well, but use unaligned loads).
+**
+** A tile function computes the MR x NR tile
+**     acc[i][j] = sum over k < kc of Ap[k][i] * Bp[k][j]
+** accumulated in k order starting from 0 (each step one multiply-add,
+** fused or not: a variant's choice, but the same for every element), with
+** no horizontal reductions, then writes the valid mr x nr corner of it to
+** C (row stride ldc) and nothing else:
+**     first && bias:  C[i][j] = bias[j] + acc[i][j]
+**     first && !bias: C[i][j] = acc[i][j]
+**     !first:         C[i][j] += acc[i][j]
+** Partial tiles (mr < MR or nr < NR) must give the same bits as the same
+** elements of a full tile (compute the full tile, store part of it).
+*/
+#ifndef RISQ_KERNELS_GEMM_F32_IMPL_H
+#define RISQ_KERNELS_GEMM_F32_IMPL_H
+
+#define KF_MR 6        /* rows of every variant's tile */
+#define KF_NR_MAX 16   /* the widest tile */
+
+typedef void (*kf_tile_fn)(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                           int mr, int nr, const float *bias, int first);
+/* Pack columns [0, nc) x k [0, kc) of B into NR-column panels (see above). */
+typedef void (*kf_pack_b_fn)(int nc, int kc, const float *B, int ldb, float *restrict Bp);
+
+typedef struct kf_variant {
+  int nr;                 /* NR: columns of the tile */
+  double min_work;        /* multiply-adds below which a product runs on one
+                          ** thread (waking a worker costs 10-100 us) */
+  kf_tile_fn tile;
+  kf_pack_b_fn pack_b_nt; /* B is [N][K] */
+  kf_pack_b_fn pack_b_nn; /* B is [K][N] */
+} kf_variant;
+
+/* x86-64 AVX2 + FMA, 6 x 16 (kernels/x86/gemm_f32_avx2.c); defined only
+** when RISQ_HAVE_GEMM_F32_AVX2 (kernels/meson.build) is. */
+#define KF_AVX2_NR 16
+void kf_avx2_tile_6x16(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                       int mr, int nr, const float *bias, int first);
+void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp);
+
+#endif

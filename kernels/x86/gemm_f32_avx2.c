@@ -1,0 +1,173 @@
+/*
+** gemm_f32_avx2: the AVX2 + FMA register tile of the fp32 GEMM (x86-64
+** only; compiled with -mavx2 -mfma into its own library, called only when
+** ki_isa_active() says the CPU has AVX2 and FMA). The blocking, packing and
+** threading around it are kernels/gemm_f32.c's; the contract of a tile is in
+** kernels/gemm_f32_impl.h.
+**
+** Tile: 6 rows x 16 columns of C = 12 ymm accumulators (two 8-float halves
+** per row). Each k step loads 16 floats of the packed B panel into two
+** registers, broadcasts the 6 values of the packed A panel one at a time and
+** issues 12 fused multiply-adds: 15 of the 16 ymm registers in use, 12 FMAs
+** per 8 loads, which keeps both FMA pipes of a Haswell/Zen core busy while
+** the B panel (16 x kc floats, 16 KiB at kc = 256) stays in L1 and the A
+** panel streams from L2.
+**
+** kf_avx2_pack_b_nt packs a [N][K] right-hand side into the 16-column
+** panels with 8 x 8 in-register transposes (the portable packer's strided
+** scalar stores cost about as much as the product itself when M is small,
+** e.g. BERT's 20 tokens).
+**
+** Determinism: every accumulator lane is one element of C, summed over k in
+** order from 0 with one rounding per step (FMA); there is no horizontal
+** reduction. Edge tiles compute the full 6 x 16 tile the same way and store
+** only their valid corner, so an element's bits do not depend on where the
+** tile boundaries (and so the thread split) fall. Bottom-edge tiles of
+** fewer than 6 rows use a shorter tile (same per-element sequence) rather
+** than computing rows that are thrown away: M = 20 (BERT's tokens) would
+** otherwise waste a sixth of the work.
+*/
+#include <immintrin.h>
+#include <stddef.h>
+
+#include "kernels/gemm_f32_impl.h"
+
+/* Write one row: first slice C = bias + acc (or acc), later C += acc; all
+** 16 columns, or (nr < 16) only the first nr with the same one float add
+** per element. */
+static inline void kf_store_row(float *c, __m256 lo, __m256 hi, int nr, const float *bias,
+                                int first) {
+  if (nr == KF_AVX2_NR) {
+    if (!first) {
+      lo = _mm256_add_ps(_mm256_loadu_ps(c), lo);
+      hi = _mm256_add_ps(_mm256_loadu_ps(c + 8), hi);
+    } else if (bias) {
+      lo = _mm256_add_ps(_mm256_loadu_ps(bias), lo);
+      hi = _mm256_add_ps(_mm256_loadu_ps(bias + 8), hi);
+    }
+    _mm256_storeu_ps(c, lo);
+    _mm256_storeu_ps(c + 8, hi);
+    return;
+  }
+  float acc[KF_AVX2_NR];
+  _mm256_storeu_ps(acc, lo);
+  _mm256_storeu_ps(acc + 8, hi);
+  if (!first) {
+    for (int j = 0; j < nr; j++) c[j] += acc[j];
+  } else if (bias) {
+    for (int j = 0; j < nr; j++) c[j] = bias[j] + acc[j];
+  } else {
+    for (int j = 0; j < nr; j++) c[j] = acc[j];
+  }
+}
+
+/* The tile for the first R rows of the panel (R = 1..6, a compile-time
+** constant in each caller, so the loops unroll and acc lives in registers).
+** A short tile (R < 6, the bottom edge) runs the very same FMA sequence for
+** each of its elements as the full tile would, so the bits are the same; it
+** only skips the rows that do not exist. */
+static inline __attribute__((always_inline)) void
+kf_tile_rows(const int R, int kc, const float *ap, const float *bp, float *C, int ldc, int nr,
+             const float *bias, int first) {
+  __m256 acc[KF_MR][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+
+  /* The rows of C this tile writes are fetched while the sums run. */
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++) {
+    _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
+    _mm_prefetch((const char *)(C + (size_t)i * ldc + 15), _MM_HINT_T0);
+  }
+
+#pragma GCC unroll 4
+  for (int k = 0; k < kc; k++) {
+    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      __m256 a = _mm256_broadcast_ss(ap + i);
+      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    }
+    ap += KF_MR;
+    bp += KF_AVX2_NR;
+  }
+
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++)
+    kf_store_row(C + (size_t)i * ldc, acc[i][0], acc[i][1], nr, bias, first);
+}
+
+void kf_avx2_tile_6x16(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                       int mr, int nr, const float *bias, int first) {
+  switch (mr) {
+  case 6: kf_tile_rows(6, kc, Ap, Bp, C, ldc, nr, bias, first); break;
+  case 5: kf_tile_rows(5, kc, Ap, Bp, C, ldc, nr, bias, first); break;
+  case 4: kf_tile_rows(4, kc, Ap, Bp, C, ldc, nr, bias, first); break;
+  case 3: kf_tile_rows(3, kc, Ap, Bp, C, ldc, nr, bias, first); break;
+  case 2: kf_tile_rows(2, kc, Ap, Bp, C, ldc, nr, bias, first); break;
+  default: kf_tile_rows(1, kc, Ap, Bp, C, ldc, nr, bias, first); break;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Packing B[N][K] into 16-column panels: Bp[panel][k][j] = B[j0 + j][k].      */
+
+/* Transpose the 8 x 8 block r[0..7] (rows) in place: afterwards r[t] holds
+** column t, i.e. (r0[t], r1[t], ..., r7[t]). */
+static inline void kf_transpose8(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  /* (r0[c], r1[c], r2[c], r3[c]) for c = 0, 1, 2, 3 in the low lane, c + 4
+  ** in the high lane; the same for rows 4-7. */
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* How far ahead (floats) the packer prefetches each row of B. */
+#define KF_PF 64
+
+void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  for (int j0 = 0; j0 < nc; j0 += KF_AVX2_NR) {
+    int nr = nc - j0 < KF_AVX2_NR ? nc - j0 : KF_AVX2_NR;
+    int k = 0;
+    /* 8 k at a time, each half panel (8 rows of B) one 8 x 8 transpose;
+    ** rows past nr are zero. */
+    for (; k + 8 <= kc; k += 8) {
+      /* 16 rows are read side by side: more streams than the hardware
+      ** prefetchers follow, so fetch each row's line KF_PF floats ahead. */
+      if (k % 16 == 0 && k + KF_PF < kc)
+        for (int j = 0; j < nr; j++)
+          _mm_prefetch((const char *)(B + (size_t)(j0 + j) * ldb + k + KF_PF), _MM_HINT_T0);
+      for (int h = 0; h < 2; h++) {
+        __m256 r[8];
+        for (int j = 0; j < 8; j++) {
+          int row = 8 * h + j;
+          r[j] = row < nr ? _mm256_loadu_ps(B + (size_t)(j0 + row) * ldb + k) : _mm256_setzero_ps();
+        }
+        kf_transpose8(r);
+        for (int t = 0; t < 8; t++) _mm256_storeu_ps(Bp + (size_t)(k + t) * KF_AVX2_NR + 8 * h, r[t]);
+      }
+    }
+    /* the k tail, element by element */
+    for (; k < kc; k++) {
+      float *d = Bp + (size_t)k * KF_AVX2_NR;
+      int j = 0;
+      for (; j < nr; j++) d[j] = B[(size_t)(j0 + j) * ldb + k];
+      for (; j < KF_AVX2_NR; j++) d[j] = 0.0f;
+    }
+    Bp += (size_t)kc * KF_AVX2_NR;
+  }
+}
