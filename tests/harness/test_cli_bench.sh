@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `risq bench kernels`: help and usage errors, then a short run on lavt-tiny's
+# shapes (--reps 1) into a temporary history: the table is printed, every
+# shape x implementation landed in the store with its sample, and the
+# reference libraries are there exactly when the build has them (the run
+# prints "not built in" otherwise), so this passes with and without
+# OpenBLAS / oneDNN. Runs from the source root (needs models/zoo/lavt-tiny).
+# usage: test_cli_bench.sh RISQ
+set -u
+risq=$1
+tmp=$(mktemp -d /tmp/risq-test-bench-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail=0 pass=0
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then echo "ok   $what"; pass=$((pass + 1)); else echo "FAIL $what"; fail=$((fail + 1)); fi
+}
+q() { sqlite3 "$db" "$1"; }
+
+"$risq" --help >"$tmp/out" 2>&1; check "risq --help lists bench kernels" grep -q "bench kernels" "$tmp/out"
+"$risq" bench kernels --help >"$tmp/out" 2>&1; check "bench kernels --help exits 0" test $? -eq 0
+check "--help explains the shapes and the checks" grep -q "equal oneDNN's result" "$tmp/out"
+check "--help documents --threads" grep -q -- "--threads N" "$tmp/out"
+"$risq" bench >/dev/null 2>&1; check "bench without a benchmark exits 2" test $? -eq 2
+"$risq" bench frob >/dev/null 2>&1; check "unknown benchmark exits 2" test $? -eq 2
+"$risq" bench kernels --shapes huge >/dev/null 2>"$tmp/err"; check "bad --shapes exits 2" test $? -eq 2
+check "bad --shapes is explained" grep -q "not tiny, lavt-b, square or all" "$tmp/err"
+"$risq" bench kernels --impl own-fp32,magic >/dev/null 2>"$tmp/err"; check "unknown --impl exits 2" test $? -eq 2
+"$risq" bench kernels --isa sse9 >/dev/null 2>&1; check "unknown --isa exits 2" test $? -eq 2
+"$risq" bench kernels --reps 0 >/dev/null 2>&1; check "--reps 0 exits 2" test $? -eq 2
+
+# ------------------------------------------------------- a short real run ---
+db=$tmp/bench.sqlite
+"$risq" bench kernels --shapes tiny --reps 1 --warmup 1 --min-ms 0 --threads 2 --db "$db" \
+  >"$tmp/out" 2>"$tmp/err"; rc=$?
+cat "$tmp/out" "$tmp/err"
+check "bench kernels --shapes tiny exits 0" test $rc -eq 0
+check "table header" grep -Eq "^# +shape MxNxK +calls +own-fp32 " "$tmp/out"
+nshapes=$(grep -Ec "^[0-9]+ +[0-9]+x[0-9]+x[0-9]+ " "$tmp/out")
+check "one table row per shape (lavt-tiny has 26 distinct ones)" test "$nshapes" -eq 26
+check "stage-0 qkv of lavt-tiny: 256 tokens, 32 -> 96" grep -Eq "^1 +256x96x32 +tiny 2 " "$tmp/out"
+check "BERT q/k/v/o and PWAM key/value share 20x64x64" grep -Eq "20x64x64 +tiny 10 .*bert.qkvo x8" "$tmp/out"
+check "total row for one forward pass" grep -q "total lavt-tiny" "$tmp/out"
+check "threads line" grep -q "busy threads on the largest shape: own-fp32 " "$tmp/out"
+
+impls="own-fp32 own-int8 own-int4"
+for lib in openblas onednn; do
+  if grep -q "^$lib: not built in" "$tmp/out"; then
+    check "$lib not built in: no $lib rows" test "$(q "select count(*) from config where method = '$lib'")" -eq 0
+  else
+    impls="$impls $lib"
+  fi
+done
+echo "implementations: $impls"
+check "one run of suite bench-kernels, status ok" test "$(q "select count(*) || status from run where suite = 'bench-kernels'")" = "1ok"
+for m in $impls; do
+  check "$m: a configuration per shape" test "$(q "select count(*) from config where model = 'gemm' and method = '$m' and status = 'ok' and threads = 2")" -eq "$nshapes"
+  check "$m: latency_ms and gops of every shape" test "$(q "select count(*) from v_results where method = '$m' and metric in ('latency_ms', 'gops') and value > 0")" -eq $((2 * nshapes))
+  check "$m: one raw sample per configuration" test "$(q "select count(*) from sample s join config c on c.id = s.config_id where c.method = '$m' and s.name = 'latency_ms'")" -eq "$nshapes"
+done
+check "bits of own int4" test "$(q "select distinct bits from config where method = 'own-int4'")" = "W4A8"
+check "dataset is the shape" test "$(q "select count(*) from config where dataset = '256x96x32'")" -gt 0
+check "isa of own kernels recorded" test "$(q "select count(*) from config where method = 'own-fp32' and isa is null")" -eq 0
+check "machine fingerprint and build recorded" test "$(q "select count(*) from run r join machine m on m.id = r.machine_id join build b on b.id = r.build_id where length(m.fingerprint) = 16")" -eq 1
+
+# only own kernels (what a build without the libraries measures), 1 thread,
+# into the same history: a second run
+"$risq" bench kernels --shapes tiny --reps 1 --warmup 1 --min-ms 0 --threads 1 \
+  --impl own-fp32,own-int8 --db "$db" >"$tmp/out" 2>&1; rc=$?
+check "--impl own-fp32,own-int8 exits 0" test $rc -eq 0
+check "...and its table has only those columns" grep -Eq "^# +shape MxNxK +calls +own-fp32 +own-int8 +i8/f32 +layers$" "$tmp/out"
+check "...stored as a second run" test "$(q "select count(*) from config where run_id = 2")" -eq $((2 * nshapes))
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
