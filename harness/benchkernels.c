@@ -240,6 +240,7 @@ typedef struct bk_opts {
     ki_isa isa;
     const char *isa_name;
     const char *omp_wait;  /* --omp-wait: "passive", "active" or "default" */
+    int list;              /* --list: print the shapes, time nothing */
 } bk_opts;
 
 /* Operands of one shape. A holds activation codes u in [0, 127] (see
@@ -878,7 +879,11 @@ static const char usage_bench[] =
     "                  best), scalar, avx2, avx512vnni, neon, neon-dotprod\n"
     "  --impl LIST     comma-separated subset of own-fp32,openblas,own-int8,\n"
     "                  own-int4,onednn (default all that are built in)\n"
-    "  --zoo DIR       where lavt-tiny lives (default $RISQ_ZOO, then models/zoo)\n"
+    "  --zoo DIR       where lavt-tiny and lavt-b-shapes live (default $RISQ_ZOO,\n"
+    "                  then models/zoo; without lavt-b-shapes, LAVT-B's sizes are\n"
+    "                  built in)\n"
+    "  --list          print the shapes (M, N, K, calls per forward, layers) and\n"
+    "                  exit; nothing is timed or stored\n"
     "  --omp-wait P    OpenMP wait policy for oneDNN: passive (default, unless\n"
     "                  OMP_WAIT_POLICY is set), active, or default (libgomp's own:\n"
     "                  spin, then sleep). Spinning barriers cost ~15 ms per call\n"
@@ -890,12 +895,18 @@ static const char usage_bench[] =
     "interrupted (Ctrl-C: the shapes done so far are kept), 2 usage or database\n"
     "error\n";
 
-/* The shapes of o->sets, in model order; 0, or -1 with a message. */
-static int bk_load_shapes(const bk_opts *o, bk_shapes *shapes, char *err, size_t errlen)
+/* The shapes of o->sets, in model order; 0, or -1 with a message. LAVT-B's
+** come from models/zoo/lavt-b-shapes/model.yaml (what `risq run
+** suites/lavt-b.yaml` runs) when it is there, else from bk_lavt_b_config;
+** *bsrc says which. */
+static int bk_load_shapes(const bk_opts *o, bk_shapes *shapes, const char **bsrc, char *err,
+                          size_t errlen)
 {
+    static char bpath[2100];
     lavt_config cfg;
+    char dir[2048];
     if (o->sets & 1) {
-        char dir[2048], yaml[2100];
+        char yaml[2100];
         if (ev_resolve_model("lavt-tiny", o->zoo, NULL, dir, sizeof dir)) {
             snprintf(err, errlen, "model 'lavt-tiny' not found (looked in --zoo, $RISQ_ZOO and "
                      "models/zoo; run from the risq source folder)");
@@ -906,7 +917,14 @@ static int bk_load_shapes(const bk_opts *o, bk_shapes *shapes, char *err, size_t
         if (bk_shapes_from_config(&cfg, 0, shapes)) goto oom;
     }
     if (o->sets & 2) {
-        bk_lavt_b_config(&cfg);
+        *bsrc = "built-in LAVT-B sizes";
+        if (!ev_resolve_model("lavt-b-shapes", o->zoo, NULL, dir, sizeof dir)) {
+            snprintf(bpath, sizeof bpath, "%s/model.yaml", dir);
+            if (lavt_config_load(bpath, &cfg, err, errlen)) return -1;
+            *bsrc = bpath;
+        } else {
+            bk_lavt_b_config(&cfg);
+        }
         if (bk_shapes_from_config(&cfg, 1, shapes)) goto oom;
     }
     if ((o->sets & 4) && bk_add(shapes, -1, 1024, 1024, 1024, 1, "square")) goto oom;
@@ -1061,7 +1079,7 @@ int bk_main(int argc, char **argv)
         {"min-ms", required_argument, 0, 'm'},  {"shapes", required_argument, 0, 's'},
         {"isa", required_argument, 0, 'i'},     {"impl", required_argument, 0, 'I'},
         {"zoo", required_argument, 0, 'z'},     {"help", no_argument, 0, 'h'},
-        {"omp-wait", required_argument, 0, 'W'},
+        {"omp-wait", required_argument, 0, 'W'}, {"list", no_argument, 0, 'l'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -1093,6 +1111,7 @@ int bk_main(int argc, char **argv)
         case 'i': o.isa_name = optarg; break;
         case 'I': if (bk_parse_impls(optarg, o.use)) return 2; break;
         case 'z': o.zoo = optarg; break;
+        case 'l': o.list = 1; break;
         case 'W':
             if (strcmp(optarg, "passive") && strcmp(optarg, "active") && strcmp(optarg, "default")) {
                 fprintf(stderr, "risq bench kernels: --omp-wait: '%s' is not passive, active or default\n",
@@ -1110,7 +1129,7 @@ int bk_main(int argc, char **argv)
         return 2;
     }
 
-    if (bk_omp_policy(&o, argc, argv)) return 2;
+    if (!o.list && bk_omp_policy(&o, argc, argv)) return 2;
 
     char err[1024];
     /* the own kernels' variant */
@@ -1142,10 +1161,26 @@ int bk_main(int argc, char **argv)
 
     /* shapes */
     bk_shapes shapes = {0};
-    if (bk_load_shapes(&o, &shapes, err, sizeof err)) {
+    const char *bsrc = NULL;
+    if (bk_load_shapes(&o, &shapes, &bsrc, err, sizeof err)) {
         fprintf(stderr, "risq bench kernels: %s\n", err);
         bk_shapes_free(&shapes);
         return 2;
+    }
+    if (o.list) {
+        if (o.sets & 2) printf("LAVT-B shapes from %s\n", bsrc);
+        printf("%-3s %-15s %-10s %s\n", "#", "shape MxNxK", "calls", "layers");
+        for (int i = 0; i < shapes.n; i++) {
+            const bk_shape *sh = &shapes.v[i];
+            char shape[48], calls[32] = "-";
+            snprintf(shape, sizeof shape, "%dx%dx%d", sh->M, sh->N, sh->K);
+            if (sh->calls[0] && sh->calls[1]) snprintf(calls, sizeof calls, "t%d+B%d", sh->calls[0], sh->calls[1]);
+            else if (sh->calls[0]) snprintf(calls, sizeof calls, "tiny %d", sh->calls[0]);
+            else if (sh->calls[1]) snprintf(calls, sizeof calls, "B %d", sh->calls[1]);
+            printf("%-3d %-15s %-10s %s\n", i + 1, shape, calls, sh->layers);
+        }
+        bk_shapes_free(&shapes);
+        return 0;
     }
     int smallest = 0;
     for (int i = 1; i < shapes.n; i++)
@@ -1198,6 +1233,7 @@ int bk_main(int argc, char **argv)
            load[0] >= 0 ? "" : "\n");
     if (load[0] >= 0) printf(", load average %.2f %.2f %.2f\n", load[0], load[1], load[2]);
     printf("run %lld in %s\n", (long long)run_id, o.db);
+    if (o.sets & 2) printf("LAVT-B shapes from %s\n", bsrc);
     bk_setup_threads(&o);
     printf("checks: own int8/int4 = oneDNN%s; own fp32 within 2(2K+4)eps of %s; all = plain C on %dx%dx%d\n",
            o.use[BK_ONEDNN] ? " on every shape" : " (not built in)",

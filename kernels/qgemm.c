@@ -22,8 +22,13 @@
 
 #define KQ_ALIGN 64
 #define KQ_ROW_UNIT 8          /* rows per unit of a row split */
-/* Below this many multiply-adds a product runs on one thread. */
-#define KQ_PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
+/* Below this many multiply-adds a product runs on one thread. Waking a
+** worker costs 10-100 us on the shared 2-core VM (kernels/gemm_f32.c), and
+** the AVX2 kernel does 64^3 multiply-adds in ~2 us: lavt-tiny's W8A8 forward
+** took 16.7 ms on 2 threads against 11.9 ms on 1 with a 64^3 bound
+** (`risq run suites/speed.yaml`, minimum latency), so only products of
+** ~100 us and more are split. */
+#define KQ_PARALLEL_MIN_WORK (192.0 * 192.0 * 192.0)
 
 static int kq_round_up(int x, int m) { return (x + m - 1) / m * m; }
 

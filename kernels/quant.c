@@ -340,12 +340,15 @@ float qz_drq_gelu_decode(const qz_drq_gelu *q, uint32_t code) {
 void qz_drq_gelu_split_s8(const qz_drq_gelu *q, const float *x, size_t n, int8_t *pos,
                           int8_t *neg) {
   drq_gelu_p p = drq_gelu_params(q);
+  const float v = (float)p.vmax;
+  /* both regions' values, then a select: drq_gelu_code's result without
+  ** its branch, so that the loop vectorises (NaN: x < 0 is false, and the
+  ** positive value of NaN is 0, as there) */
   for (size_t i = 0; i < n; i++) {
-    uint32_t c = drq_gelu_code(&p, x[i]);
-    int8_t v = (int8_t)(c & p.vmax);
-    int negative = (c >> (p.k - 1)) & 1u;
-    pos[i] = negative ? 0 : v;
-    neg[i] = negative ? (int8_t)-v : 0;
+    float vn = round_clamp(-x[i] / p.d_neg, 0.0f, v), vp = round_clamp(x[i] / p.d_pos, 0.0f, v);
+    int negative = x[i] < 0.0f;
+    pos[i] = (int8_t)(negative ? 0.0f : vp);
+    neg[i] = (int8_t)(negative ? -vn : 0.0f);
   }
 }
 

@@ -1101,9 +1101,11 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
             int oy = (p0 + r) / Wo, ox = (p0 + r) % Wo;
             int8_t *dst = patch + (size_t)r * K;
             for (int c = 0; c < C; c++)
-                for (int ky = 0; ky < kh; ky++, dst += kw)
-                    memcpy(dst, img + ((size_t)c * Hp + oy * st + ky) * Wp + (size_t)ox * st,
-                           (size_t)kw);
+                for (int ky = 0; ky < kh; ky++, dst += kw) {
+                    const int8_t *src = img + ((size_t)c * Hp + oy * st + ky) * Wp + (size_t)ox * st;
+                    for (int kx = 0; kx < kw; kx++)   /* kw is 1, 3 or 4: no memcpy call */
+                        dst[kx] = src[kx];
+                }
         }
         kq_gemm_f32(pool, nb, patch, K, za, pw->kw, pw->dq, bias, yt, O);
         for (int o = 0; o < O; o++)

@@ -11,7 +11,10 @@ max_tokens.
 
 For each thread count (torch.set_num_threads(N)) and mode it runs --warmup
 untimed forward passes, then --reps timed ones, and reports the median (and
-min) wall time:
+min) wall time, and the median CPU time of the whole process per pass
+(time.process_time: all threads; on a shared machine the 1-thread CPU time
+is the cost without waiting for a core; OpenMP's spinning adds to it with
+more threads):
   fp32  the float model, under torch.inference_mode()
   int8  torch.ao.quantization.quantize_dynamic on nn.Linear: int8 weights,
         activations quantized per tensor at run time (dynamic W8A8). It
@@ -62,14 +65,18 @@ def time_forward(model, inputs, threads, warmup, reps):
     with torch.inference_mode():
         for _ in range(warmup):
             out = model(*inputs)
-        ts = []
+        ts, cpu = [], []
         for _ in range(reps):
+            c = time.process_time()
             t = time.perf_counter()
             out = model(*inputs)
             ts.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
     ts = np.array(ts) * 1000.0
+    cpu = np.array(cpu) * 1000.0
     return {"threads": threads, "reps": reps, "warmup": warmup,
             "median_ms": float(np.median(ts)), "min_ms": float(ts.min()),
+            "cpu_median_ms": float(np.median(cpu)),
             "samples_ms": [float(x) for x in ts]}, out
 
 
@@ -129,8 +136,8 @@ def main():
             if not torch.isfinite(out).all():
                 print("bench_torch: warning: %s logits are not all finite" % mode, file=sys.stderr)
             res["points"].append(r)
-            print("  %-5s threads %2d: median %9.1f ms  min %9.1f ms  (%d reps)" % (
-                mode, n, r["median_ms"], r["min_ms"], r["reps"]), flush=True)
+            print("  %-5s threads %2d: median %9.1f ms  min %9.1f ms  cpu %9.1f ms  (%d reps)" % (
+                mode, n, r["median_ms"], r["min_ms"], r["cpu_median_ms"], r["reps"]), flush=True)
     if "fp32" in outs and "int8" in outs:
         ref, q = outs["fp32"].double(), outs["int8"].double()
         sq = 10 * np.log10(float((ref ** 2).sum()) / max(float(((q - ref) ** 2).sum()), 1e-300))

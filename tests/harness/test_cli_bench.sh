@@ -29,6 +29,23 @@ check "bad --shapes is explained" grep -q "not tiny, lavt-b, square or all" "$tm
 "$risq" bench kernels --isa sse9 >/dev/null 2>&1; check "unknown --isa exits 2" test $? -eq 2
 "$risq" bench kernels --reps 0 >/dev/null 2>&1; check "--reps 0 exits 2" test $? -eq 2
 
+# --list: the shapes, nothing timed. LAVT-B's come from
+# models/zoo/lavt-b-shapes when it is there; from elsewhere (no zoo) the
+# built-in sizes must give the same list.
+"$risq" bench kernels --shapes lavt-b --list >"$tmp/list" 2>&1; check "--list exits 0" test $? -eq 0
+check "LAVT-B has 29 distinct shapes" test "$(grep -Ec '^[0-9]+ +[0-9]+x' "$tmp/list")" -eq 29
+check "Swin-B stage 0 qkv: 120x120 tokens, 128 -> 384" grep -Eq "^1 +14400x384x128 +B 2 " "$tmp/list"
+check "stage 2 windows pad 30 -> 36: qkv on 1296 tokens, 18 blocks" grep -Eq " 1296x1536x512 +B 18 " "$tmp/list"
+check "BERT-base q/k/v/o: 20 tokens, 768" grep -Eq " 20x768x768 +B 48 +B:bert.qkvo x48$" "$tmp/list"
+abs_risq=$(cd "$(dirname "$risq")" && pwd)/$(basename "$risq")
+(cd "$tmp" && env -u RISQ_ZOO "$abs_risq" bench kernels --shapes lavt-b --list) >"$tmp/list2" 2>&1
+check "built-in LAVT-B sizes used without a zoo" grep -q "from built-in LAVT-B sizes" "$tmp/list2"
+check "built-in LAVT-B sizes = models/zoo/lavt-b-shapes (when present)" \
+  cmp -s <(grep -E '^[0-9]' "$tmp/list") <(grep -E '^[0-9]' "$tmp/list2")
+(cd "$tmp" && env -u RISQ_ZOO "$abs_risq" bench kernels --shapes tiny --list) >/dev/null 2>"$tmp/err"
+check "no lavt-tiny: exit 2 with a message" grep -q "model 'lavt-tiny' not found" "$tmp/err"
+check "--list stores nothing" test ! -e "$tmp/bench.sqlite"
+
 # ------------------------------------------------------- a short real run ---
 db=$tmp/bench.sqlite
 "$risq" bench kernels --shapes tiny --reps 1 --warmup 1 --min-ms 0 --threads 2 --db "$db" \

@@ -258,6 +258,21 @@ fi
 "$risq" run "$tmp/iso.yaml" --db "$tmp/p.sqlite" --zoo "$zoo" >/dev/null 2>"$tmp/err"
 check "no progress line when stderr is not a terminal" test -z "$(grep "ETA" "$tmp/err")"
 
+# 2h. a speed-only model (weights: {random: ...}, as lavt-b-shapes): no
+# accuracy jobs, accuracy stored as NULL, calibration and speed passes run
+mkdir -p "$zoo/rnd"
+cp "$zoo/lavt-tiny/vocab.txt" "$zoo/rnd/"
+sed 's/^weights:.*/weights: {random: {seed: 3}}/' "$zoo/lavt-tiny/model.yaml" >"$zoo/rnd/model.yaml"
+printf 'suite: rnd\nmodels: [rnd]\ndatasets: [{synth: {seed: 7, count: 3}}]\nmethods: [fp32, ptq4ris]\n' >"$tmp/rnd.yaml"
+printf 'bits: [W8A8]\ncalibration: {samples: 2}\nwarmup: 0\nrepetitions: 2\n' >>"$tmp/rnd.yaml"
+sdb=$tmp/rnd.sqlite
+"$risq" run "$tmp/rnd.yaml" --db "$sdb" --zoo "$zoo" >"$tmp/out" 2>&1
+check "speed-only model: run exits 0" test $? -eq 0
+check "speed-only model: the note says why accuracy is missing" grep -q "rnd has random weights (speed-only model)" "$tmp/out"
+check "speed-only model: rows say ok (speed only)" test "$(grep -c "ok (speed only)$" "$tmp/out")" -eq 2
+check "speed-only model: accuracy metrics are NULL, never 0" test "$(q "$sdb" "select count(*) from metric where name in ('miou', 'oiou', 'prec@0.5', 'expressions', 'fp_agreement', 'logit_sqnr_db') and value is null")/$(q "$sdb" "select count(*) from metric where name in ('miou', 'oiou', 'prec@0.5', 'expressions', 'fp_agreement', 'logit_sqnr_db') and value is not null")" = "10/0"
+check "speed-only model: latency and calib_s measured" test "$(q "$sdb" "select count(*) from metric where (name = 'latency_ms' or name = 'calib_s') and value > 0")" -eq 3
+
 # ------------------------------------------------- 3. the trained model ---
 weights=models/zoo/lavt-tiny/weights.safetensors
 if [ ! -f "$weights" ]; then

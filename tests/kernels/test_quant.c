@@ -749,6 +749,26 @@ static void test_rounding(void) {
   check(bad == 0 && sym.scale == 1.0f && asy.scale == 1.0f && asy.zero == 3, msg);
   snprintf(msg, sizeof msg, "qz_affine_codes_s8 = code - 128 (asymmetric) / code (symmetric): %d differ", badc);
   check(badc == 0, msg);
+
+  /* DRQ-GELU split form: pos * d_pos + neg * d_neg is the fake-quantized value */
+  int bads = 0, ns = 0;
+  for (int bits = 3; bits <= 8; bits++) {
+    qz_drq_gelu g = {bits, 0.37f / (float)((1 << (bits - 1)) - 1)};
+    float dp, dn, fk[4096];
+    int8_t pos[4096], neg[4096];
+    qz_drq_gelu_steps(&g, &dp, &dn);
+    for (int i = 0; i < nx; i++) xs[i] = (i < nx - 4) ? (float)(0.6 * (rng_u01() - 0.3)) : xs[i];
+    xs[0] = -0.16997f, xs[1] = 0.0f, xs[2] = -0.0f;
+    qz_drq_gelu_split_s8(&g, xs, (size_t)nx, pos, neg);
+    qz_drq_gelu_fake(&g, xs, fk, (size_t)nx);
+    for (int i = 0; i < nx; i++, ns++) {
+      float v = (float)pos[i] * dp + (float)neg[i] * dn;
+      bads += v != fk[i] || (pos[i] && neg[i]) || pos[i] < 0 || neg[i] > 0;
+    }
+  }
+  snprintf(msg, sizeof msg, "qz_drq_gelu_split_s8: pos*d_pos + neg*d_neg = fake value, one region each (%d of %d differ)",
+           bads, ns);
+  check(bads == 0, msg);
 }
 
 int main(void) {
