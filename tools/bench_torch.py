@@ -23,6 +23,12 @@ more threads):
         1x1 Conv1d projections, the attention matmuls, norms and softmax stay
         fp32.
 
+Threads: Debian's torch runs its BLAS calls on OpenBLAS, whose own thread
+pool ignores torch.set_num_threads and is sized once, when the library
+loads (measured: "1 thread" used 1.5 cores). So each thread count runs in a
+fresh child process with OPENBLAS_NUM_THREADS and OMP_NUM_THREADS set to it
+(unless already set), and the parent merges the results.
+
 usage: tools/bench_torch.py [--model-dir models/zoo/lavt-b-shapes]
        [--threads 1,2] [--modes fp32,int8] [--reps 5] [--warmup 1]
        [--seed 1] [--json FILE]
@@ -34,17 +40,66 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import lavt_ref  # noqa: E402
-from wordpiece import WordPiece  # noqa: E402
+torch = nn = lavt_ref = WordPiece = None   # imported by load_torch(), after the environment is set
+
+
+def load_torch():
+    global torch, nn, lavt_ref, WordPiece
+    import torch as t
+    import torch.nn as tnn
+    import lavt_ref as lr
+    from wordpiece import WordPiece as wp
+    torch, nn, lavt_ref, WordPiece = t, tnn, lr, wp
+
+
+def run_children(args, threads):
+    """One child process per thread count (see the top of this file); returns
+    the merged results, or exits with the first child's failure."""
+    merged = None
+    for n in threads:
+        env = dict(os.environ)
+        env.setdefault("OPENBLAS_NUM_THREADS", str(n))
+        env.setdefault("OMP_NUM_THREADS", str(n))
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+            tmp = f.name
+        cmd = [sys.executable, os.path.abspath(__file__), "--model-dir", args.model_dir,
+               "--threads", str(n), "--modes", args.modes, "--reps", str(args.reps),
+               "--warmup", str(args.warmup), "--seed", str(args.seed), "--json", tmp, "--child"]
+        rc = subprocess.run(cmd, env=env).returncode
+        if rc != 0:
+            sys.exit(rc)
+        with open(tmp, encoding="utf-8") as f:
+            r = json.load(f)
+        os.unlink(tmp)
+        if merged is None:
+            merged = r
+        else:
+            merged["points"] += r["points"]
+            merged["peak_rss_kb"] = max(merged["peak_rss_kb"], r["peak_rss_kb"])
+    return merged
+
+
+def print_table(res, threads, modes):
+    print()
+    print("| threads | " + " | ".join("torch %s median ms" % m for m in modes)
+          + (" | int8 / fp32" if len(modes) == 2 else "") + " |")
+    print("|---" * (1 + len(modes) + (len(modes) == 2)) + "|")
+    for n in threads:
+        med = {p["mode"]: p["median_ms"] for p in res["points"] if p["threads"] == n}
+        row = "| %d | " % n + " | ".join("%.1f" % med[m] for m in modes)
+        if len(modes) == 2:
+            row += " | %.2f" % (med["int8"] / med["fp32"])
+        print(row + " |")
+    print("\npeak RSS of one process: %d MB" % (res["peak_rss_kb"] // 1024))
 
 SENTENCE = "the big red circle on the left"
 
@@ -93,6 +148,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed passes first (default 1)")
     ap.add_argument("--seed", type=int, default=1, help="torch.manual_seed for weights and input")
     ap.add_argument("--json", default=None, metavar="FILE", help="also write the results here")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",") if t]
     modes = [m for m in args.modes.split(",") if m]
@@ -101,6 +157,15 @@ def main():
             ap.error("unknown mode %r (fp32, int8)" % m)
     if not threads or min(threads) < 1 or args.reps < 1 or args.warmup < 0:
         ap.error("threads must be >= 1, --reps >= 1, --warmup >= 0")
+    if not args.child:
+        res = run_children(args, threads)
+        print_table(res, threads, modes)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(res, f, indent=1)
+                f.write("\n")
+        return 0
+    load_torch()
 
     cfg = lavt_ref.load_cfg(os.path.join(args.model_dir, "model.yaml"))
     torch.manual_seed(args.seed)
@@ -144,19 +209,7 @@ def main():
         res["int8_logit_sqnr_db"] = sq
         print("bench_torch: int8 vs fp32 logit SQNR %.1f dB (random weights)" % sq)
     res["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    # the table: one row per thread count
-    print()
-    print("| threads | " + " | ".join("torch %s median ms" % m for m in modes)
-          + (" | int8 / fp32" if len(modes) == 2 else "") + " |")
-    print("|---" * (1 + len(modes) + (len(modes) == 2)) + "|")
-    for n in threads:
-        med = {p["mode"]: p["median_ms"] for p in res["points"] if p["threads"] == n}
-        row = "| %d | " % n + " | ".join("%.1f" % med[m] for m in modes)
-        if len(modes) == 2:
-            row += " | %.2f" % (med["int8"] / med["fp32"])
-        print(row + " |")
-    print("\npeak RSS of this process: %d MB" % (res["peak_rss_kb"] // 1024))
+    res["openblas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1)
