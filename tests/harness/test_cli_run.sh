@@ -99,6 +99,18 @@ check "run.suite_text is the suite file" test "$(q "$db" "select suite_text from
 check "config.timeout_s recorded (default 600)" test "$(q "$db" "select distinct timeout_s from config where run_id=$run")" = 600.0
 check "latency samples stored" test "$(q "$db" "select count(*) from sample s join config c on c.id=s.config_id where c.run_id=$run and s.name='latency_ms'")" = 6
 
+# 2b'. isa targets: auto is stored under the variant it picked, scalar as
+# scalar, and an isa this build cannot run fails its configuration only
+other=neon; [ "$(uname -m)" = aarch64 ] && other=avx2
+printf 'suite: isa\nmodels: [lavt-tiny]\ndatasets: [{synth: {seed: 7, count: 3}}]\n' >"$tmp/isa.yaml"
+printf 'targets: [{isa: auto}, {isa: scalar}, {isa: %s}]\nwarmup: 0\nrepetitions: 1\n' "$other" >>"$tmp/isa.yaml"
+"$risq" run "$tmp/isa.yaml" --db "$tmp/isa.sqlite" --zoo "$zoo" -q >/dev/null 2>"$tmp/err"
+rc=$?
+check "isa: a target this build cannot run makes the run fail (exit 1)" test $rc -eq 1
+check "isa: auto stored under a real variant name" grep -qx "scalar\|avx2\|avx512vnni\|neon\|neon-dotprod" <<<"$(q "$tmp/isa.sqlite" "select isa from config where id=1")"
+check "isa: scalar ok" test "$(q "$tmp/isa.sqlite" "select isa||'|'||status from config where id=2")" = "scalar|ok"
+check "isa: $other failed with the reason" grep -q "^$other|failed|isa $other: not compiled into this build" <<<"$(q "$tmp/isa.sqlite" "select isa||'|'||status||'|'||error from config where id=3")"
+
 # 2a'. timeout. The limit covers the pair's accuracy job too, so it is set
 # from the clean run's wall time (sanitizer builds are ~20x slower).
 suite slow 3 "timeout: $lim
@@ -299,6 +311,28 @@ YAML
   check "run finished ok" test "$(q "$h" "select status from run")" = ok
   check "dataset hash recorded" test -n "$(q "$h" "select dataset_hash from config limit 1")"
   kill9 models/zoo "trained model:"
+
+  # integer execution: the accuracy job also runs the simulated pass and
+  # stores how well the two agree
+  cat >"$tmp/int.yaml" <<YAML
+suite: int
+models: [lavt-tiny]
+datasets: [{synth: {seed: 7, count: 2}}]
+methods: [int:ptq4ris]
+bits: [W8A8]
+calibration: {split: train, samples: 2}
+warmup: 0
+repetitions: 1
+YAML
+  "$risq" run "$tmp/int.yaml" --db "$tmp/int.sqlite" --zoo models/zoo -q >"$tmp/out" 2>&1
+  rc=$?
+  check "int:ptq4ris run exits 0" test $rc -eq 0
+  v() { q "$tmp/int.sqlite" "select value from v_results where method='int:ptq4ris' and metric='$1'"; }
+  check "int:ptq4ris: sim_agreement >= 99.9 % ($(v sim_agreement))" awk -v a="$(v sim_agreement)" 'BEGIN { exit !(a >= 99.9 && a <= 100) }'
+  # few expressions here, so one pixel moves mIoU by ~0.04: a loose bound (the
+  # 0.05 target is checked on 838 expressions by suites/bitwidths.yaml)
+  check "int:ptq4ris: miou within 0.5 of sim_miou ($(v miou) vs $(v sim_miou))" \
+    awk -v a="$(v miou)" -v b="$(v sim_miou)" 'BEGIN { d = a - b; exit !(a != "" && b != "" && d <= 0.5 && d >= -0.5) }'
 fi
 
 echo "$pass passed, $fail failed"
