@@ -52,7 +52,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "build_info.h"
 #include "harness/evaluate.h"
 #include "harness/stats.h"
 #include "harness/store.h"
@@ -72,12 +71,6 @@
 #include <omp.h>
 #endif
 
-#ifndef RISQ_COMPILER
-#define RISQ_COMPILER "unknown"
-#endif
-#ifndef RISQ_FLAGS
-#define RISQ_FLAGS "unknown"
-#endif
 
 #define BK_SUITE "bench-kernels"
 #define BK_MAX_REPS 10000
@@ -1199,10 +1192,7 @@ int bk_main(int argc, char **argv)
     store_machine_probe(&ri.machine);
     ri.board = ri.machine.board[0] ? ri.machine.board : NULL;
     char commit[64];
-    snprintf(commit, sizeof commit, "%s", RISQ_GIT_DESCRIBE);
-    char *dirty = strstr(commit, "-dirty");
-    if (dirty) *dirty = 0;
-    ri.build = (store_build){commit, dirty != NULL, RISQ_COMPILER, RISQ_FLAGS};
+    ri.build = store_build_current(commit, sizeof commit);
     int64_t run_id;
     if (store_begin_run(db, &ri, &run_id, err, sizeof err)) {
         fprintf(stderr, "risq bench kernels: %s\n", err);

@@ -55,7 +55,6 @@
 
 #include <jansson.h>
 
-#include "build_info.h"
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
 #include "harness/evaluate.h"
@@ -71,12 +70,6 @@
 #include "models/quantize.h"
 #include "models/tokenizer.h"
 
-#ifndef RISQ_COMPILER
-#define RISQ_COMPILER "unknown"
-#endif
-#ifndef RISQ_FLAGS
-#define RISQ_FLAGS "unknown"
-#endif
 
 #define DEFAULT_SUITE "suites/smoke.yaml"
 #define DEFAULT_TIMEOUT_S 600.0
@@ -977,10 +970,7 @@ int runner_main(int argc, char **argv)
     for (int t = 0; !ri.board && t < s->ntargets; t++) ri.board = s->targets[t].board;
     if (!ri.board && ri.machine.board[0]) ri.board = ri.machine.board;
     char commit[64];
-    snprintf(commit, sizeof commit, "%s", RISQ_GIT_DESCRIBE);
-    char *dirty = strstr(commit, "-dirty");
-    if (dirty) *dirty = 0;
-    ri.build = (store_build){commit, dirty != NULL, RISQ_COMPILER, RISQ_FLAGS};
+    ri.build = store_build_current(commit, sizeof commit);
     int64_t run_id;
     if (store_begin_run(db, &ri, &run_id, err, sizeof err)) {
         fprintf(stderr, "risq run: %s\n", err);

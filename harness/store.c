@@ -16,6 +16,7 @@
 ** a failed upgrade from a read lock) handles concurrent writers.
 */
 #include "harness/store.h"
+#include "build_info.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1197,4 +1198,18 @@ void store_machine_fingerprint(store_machine *m){
   h = fnv1a(h, m->board);
   snprintf(m->fingerprint, sizeof m->fingerprint, "%016llx",
            (unsigned long long)h);
+}
+
+#ifndef RISQ_COMPILER
+#define RISQ_COMPILER "unknown"
+#endif
+#ifndef RISQ_FLAGS
+#define RISQ_FLAGS "unknown"
+#endif
+
+store_build store_build_current(char *commit, size_t len) {
+  snprintf(commit, len, "%s", RISQ_GIT_DESCRIBE);
+  char *dirty = strstr(commit, "-dirty");
+  if (dirty) *dirty = 0;
+  return (store_build){commit, dirty != NULL, RISQ_COMPILER, RISQ_FLAGS};
 }

@@ -56,6 +56,11 @@ typedef struct store_build {
   const char *flags;        /* compile flags that matter for speed */
 } store_build;
 
+/* This binary's build (git describe of the source tree when it was built,
+** compiler, flags). commit[len] receives the hash without "-dirty"; the
+** result points into it. */
+store_build store_build_current(char *commit, size_t len);
+
 /* Everything recorded when a run starts. */
 typedef struct store_run_info {
   const char   *suite;      /* suite name */
