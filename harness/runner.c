@@ -38,6 +38,7 @@
 */
 #include "harness/runner.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -1052,7 +1053,16 @@ int runner_main(int argc, char **argv)
         }
 
         latency lat = {NAN, NAN, NAN, NAN};
-        store_metric m[MT_NMETRICS + 12 + MEASURE_NCOUNTERS];
+        /* the accuracy metrics, the counters, and 14 more: expressions,
+        ** fp_agreement, logit_sqnr_db, calib_s, sim_agreement, sim_miou, 4
+        ** latency summaries, page_faults, peak_rss_kb, weight_bytes,
+        ** arena_bytes (METRIC checks the bound) */
+        store_metric m[MT_NMETRICS + 14 + MEASURE_NCOUNTERS];
+#define METRIC(...)                                                    \
+    do {                                                               \
+        assert(nm < (int)(sizeof m / sizeof m[0]));                    \
+        m[nm++] = (store_metric){__VA_ARGS__};                         \
+    } while (0)
         int nm = 0, ns = 0;
         store_sample *smp = NULL;
         double *vals = NULL;
@@ -1072,21 +1082,21 @@ int runner_main(int argc, char **argv)
             }
             if (n > 0 && vals) lat = summarise(vals, n);
             for (int k = 0; k < MT_NMETRICS; k++)
-                m[nm++] = (store_metric){mt_metrics[k].name, acc[k], 0, mt_metrics[k].unit};
-            m[nm++] = (store_metric){"expressions", ps.nexpr, ps.speed_only, "count"};
+                METRIC(mt_metrics[k].name, acc[k], 0, mt_metrics[k].unit);
+            METRIC("expressions", ps.nexpr, ps.speed_only, "count");
             if (quantized) {   /* fp32 has no reference to agree with */
-                m[nm++] = (store_metric){"fp_agreement", ps.q_agree, 0, "%"};
-                m[nm++] = (store_metric){"logit_sqnr_db", ps.q_sqnr, 0, "dB"};
-                m[nm++] = (store_metric){"calib_s", ps.q_calib_s, 0, "s"};
+                METRIC("fp_agreement", ps.q_agree, 0, "%");
+                METRIC("logit_sqnr_db", ps.q_sqnr, 0, "dB");
+                METRIC("calib_s", ps.q_calib_s, 0, "s");
                 if (!isnan(ps.q_sim_agree)) {   /* integer execution only */
-                    m[nm++] = (store_metric){"sim_agreement", ps.q_sim_agree, 0, "%"};
-                    m[nm++] = (store_metric){"sim_miou", ps.q_sim_miou, 0, "%"};
+                    METRIC("sim_agreement", ps.q_sim_agree, 0, "%");
+                    METRIC("sim_miou", ps.q_sim_miou, 0, "%");
                 }
             }
-            m[nm++] = (store_metric){"latency_ms", lat.median, 0, "ms"};
-            m[nm++] = (store_metric){"latency_p90_ms", lat.p90, 0, "ms"};
-            m[nm++] = (store_metric){"latency_min_ms", lat.min, 0, "ms"};
-            m[nm++] = (store_metric){"latency_mad_ms", lat.mad, 0, "ms"};
+            METRIC("latency_ms", lat.median, 0, "ms");
+            METRIC("latency_p90_ms", lat.p90, 0, "ms");
+            METRIC("latency_min_ms", lat.min, 0, "ms");
+            METRIC("latency_mad_ms", lat.mad, 0, "ms");
             /* Counters: median per inference over the repetitions; NULL when
             ** the tier does not count them.  page_faults is the total of the
             ** timed repetitions (getrusage, whole child), in every tier. */
@@ -1104,13 +1114,14 @@ int runner_main(int argc, char **argv)
                     if (na > 0) med = summarise(vals, na).median;
                 }
                 if (k != MEASURE_PAGE_FAULTS)
-                    m[nm++] = (store_metric){measure_counter_name(k), med, 0, measure_counter_unit(k)};
+                    METRIC(measure_counter_name(k), med, 0, measure_counter_unit(k));
             }
-            m[nm++] = (store_metric){"page_faults", jget(r.rec, "page_faults"), 0, "count"};
-            m[nm++] = (store_metric){"peak_rss_kb", (double)r.ru.ru_maxrss, 0, "kB"};
-            m[nm++] = (store_metric){"weight_bytes", jget(r.rec, "weight_bytes"), 0, "bytes"};
-            m[nm++] = (store_metric){"arena_bytes", jget(r.rec, "arena_bytes"), 0, "bytes"};
+            METRIC("page_faults", jget(r.rec, "page_faults"), 0, "count");
+            METRIC("peak_rss_kb", (double)r.ru.ru_maxrss, 0, "kB");
+            METRIC("weight_bytes", jget(r.rec, "weight_bytes"), 0, "bytes");
+            METRIC("arena_bytes", jget(r.rec, "arena_bytes"), 0, "bytes");
         }
+#undef METRIC
         char finished[32];
         store_now_utc(finished);
         store_config sc = {
