@@ -338,7 +338,7 @@ def provenance(args, plan, wsha, meas):
     L.append("# %s provenance\n" % args.name)
     L.append("Outlier-stress variant of `lavt-tiny`: the same network and the same FP32 function, but")
     L.append("the text encoder is rescaled so that the inputs of linear layers that consume text")
-    L.append("features have BERT-like \"massive activation\" channels (a few one-signed channels 50-150x the")
+    L.append("features have BERT-like \"massive activation\" channels (a few one-signed channels 65-180x the")
     L.append("median channel), the case RORQ (outlier-retained quantization of text activations) is for.\n")
     L.append("* Made by (from the repository root, torch 1.13 CPU, 1 thread for the measurement):\n")
     L.append("      /usr/bin/python3 tools/make_outliers.py --seed %d%s\n"
