@@ -238,9 +238,13 @@ typedef struct drq_sm_p {
   float d_lo, d_hi;
 } drq_sm_p;
 
+static int drq_sm_shift(const qz_drq_softmax *q) {
+  return q->shift < 0 ? 0 : q->shift > 30 ? 30 : q->shift;
+}
+
 static drq_sm_p drq_sm_params(const qz_drq_softmax *q) {
   drq_sm_p p;
-  int shift = q->shift < 0 ? 0 : q->shift > 30 ? 30 : q->shift;
+  int shift = drq_sm_shift(q);
   p.k = clamp_bits(q->bits);
   p.vmax = (1u << (p.k - 1)) - 1u;
   p.s = ldexpf(1.0f, -shift);
@@ -295,6 +299,26 @@ static double drq_sm_sse_bounded(const drq_sm_p *p, const float *x, size_t n, do
     if ((i & 1023) == 1023 && sum > limit) return sum;
   }
   return sum;
+}
+
+QZ_VECTOR void qz_drq_softmax_split_s8(const qz_drq_softmax *q, const float *x, size_t n,
+                                       int8_t *lo, int8_t *hi) {
+  drq_sm_p p = drq_sm_params(q);
+  const float v = (float)p.vmax;
+  /* both regions' values, then a select: drq_sm_code without its branch
+  ** (NaN: x < s is false, and the high value of NaN is 0, as there) */
+  for (size_t i = 0; i < n; i++) {
+    float vl = round_clamp(x[i] / p.d_lo, 0.0f, v), vh = round_clamp(x[i] / p.d_hi, 0.0f, v);
+    int low = x[i] < p.s;
+    lo[i] = (int8_t)(low ? vl : 0.0f);
+    hi[i] = (int8_t)(low ? 0.0f : vh);
+  }
+}
+
+void qz_drq_softmax_grid(const qz_drq_softmax *q, float *d_lo, int *shift) {
+  drq_sm_p p = drq_sm_params(q);
+  *d_lo = p.d_lo;
+  *shift = drq_sm_shift(q);
 }
 
 qz_drq_softmax qz_drq_softmax_search(const float *x, size_t n, int bits) {

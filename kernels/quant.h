@@ -112,6 +112,14 @@ float qz_drq_softmax_upstream(const qz_drq_softmax *q, float x);
 /* The shift in 0..19 with the smallest fake-quantization SSE on x (values
 ** in [0, 1]); ties keep the smaller shift. */
 qz_drq_softmax qz_drq_softmax_search(const float *x, size_t n, int bits);
+/* Integer form, split by region: lo[i] = value and hi[i] = 0 for x < s,
+** lo[i] = 0 and hi[i] = value otherwise (values in 0..V, so they are also
+** valid narrow-range k-bit codes).  On the one grid of step Δ_lo the
+** simulated value is (lo[i] + (hi[i] << shift)) * Δ_lo exactly; *d_lo and
+** *shift (qz_drq_softmax_grid) give that grid. */
+void qz_drq_softmax_split_s8(const qz_drq_softmax *q, const float *x, size_t n, int8_t *lo,
+                             int8_t *hi);
+void qz_drq_softmax_grid(const qz_drq_softmax *q, float *d_lo, int *shift);
 
 /* Post-GELU DRQ.  Sign selects the region; value a (k-1)-bit unsigned
 ** integer, V = 2^(k-1) - 1.

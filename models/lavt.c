@@ -31,7 +31,7 @@
 #define LN_EPS_SWIN 1e-5f  /* nn.LayerNorm default in Swin / LAVT */
 #define IN_EPS 1e-5f       /* nn.InstanceNorm1d default */
 #define BN_EPS 1e-5f       /* nn.BatchNorm2d default */
-#define ATTN_SLOTS 64      /* max concurrent window-attention score buffers */
+#define ATTN_SLOTS LAVT_PV_SLOTS   /* max concurrent window-attention score buffers */
 
 /* ------------------------------------------------------------------------ */
 /* Model structure                                                          */
@@ -126,6 +126,8 @@ struct lavt_model {
     void *lin_ctx;
     lavt_conv_hook conv_fn;
     void *conv_ctx;
+    lavt_pv_hook pv_fn;
+    void *pv_ctx;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1297,6 +1299,7 @@ static int add_site(lavt_model *m, lavt_site_kind kind, const char *group, float
     t->cols = cols;
     t->input = -1;
     t->next = -1;
+    t->pair = -1;
     m->site_slot[id] = slot;
     m->site_fp32[id] = slot ? *slot : NULL;
     return id;
@@ -1356,6 +1359,8 @@ static int build_sites(lavt_model *m)
         snprintf(n2, sizeof n2, "%s.attn.out.in", p);
         CHK(L->s_out = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->ao_w, Lh, n1 }));
         m->sites[L->s_v].next = m->sites[L->s_out].users[0];
+        m->sites[L->s_sm].pair = L->s_v;
+        m->sites[L->s_v].pair = L->s_sm;
         snprintf(n1, sizeof n1, "%s.ffn.up.weight", p);
         snprintf(n2, sizeof n2, "%s.ffn.in", p);
         CHK(L->s_ffn = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->i_w, I, n1 }));
@@ -1386,6 +1391,8 @@ static int build_sites(lavt_model *m)
             snprintf(n2, sizeof n2, "%s.attn.proj.in", p);
             CHK(b->s_proj = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->proj_w, D, n1 }));
             m->sites[b->s_v].next = m->sites[b->s_proj].users[0];
+            m->sites[b->s_sm].pair = b->s_v;
+            m->sites[b->s_v].pair = b->s_sm;
             snprintf(n1, sizeof n1, "%s.mlp.fc1.weight", p);
             snprintf(n2, sizeof n2, "%s.mlp.in", p);
             CHK(b->s_mlp = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->fc1_w, s->hid, n1 }));
@@ -1415,6 +1422,8 @@ static int build_sites(lavt_model *m)
         CHK(s->s_fout = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->W_w, D, n1 }));
         m->sites[m->sites[s->s_fout].users[0]].out_norm = 1;  /* W -> InstanceNorm */
         m->sites[s->s_fv].next = m->sites[s->s_fout].users[0];
+        m->sites[s->s_fsm].pair = s->s_fv;
+        m->sites[s->s_fv].pair = s->s_fsm;
         snprintf(n1, sizeof n1, "%s.mm.weight", p);
         snprintf(n2, sizeof n2, "%s.mm.in", p);
         CHK(s->s_mm = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->mm_w, D, n1 }));
@@ -1499,6 +1508,12 @@ void lavt_set_linear_hook(lavt_model *m, lavt_linear_hook fn, void *ctx)
     m->lin_ctx = ctx;
 }
 
+void lavt_set_pv_hook(lavt_model *m, lavt_pv_hook fn, void *ctx)
+{
+    m->pv_fn = fn;
+    m->pv_ctx = ctx;
+}
+
 /* y[M][N] = x[M][K] W^T + bias for the u-th linear layer reading activation
 ** site `act` (W is what that weight site's slot holds now).  The linear hook,
 ** when set, may compute it instead (integer execution). */
@@ -1534,6 +1549,16 @@ static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, i
             return;
     }
     kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
+}
+
+/* out[M][D] = P[M][N] V[N][D] for softmax site sm (see lavt_pv_hook); the
+** hook, when set, may compute it instead. */
+static void pv_product(const lavt_model *m, kt_pool *pool, int slot, int sm, float *p, int ldp,
+                       int M, int N, float *v, int ldv, int D, float *out, int ldo)
+{
+    if (m->pv_fn && m->pv_fn(m->pv_ctx, pool, slot, sm, p, ldp, M, N, v, ldv, D, out, ldo))
+        return;
+    kf_gemm_nn(pool, M, D, N, p, ldp, v, ldv, out, ldo);
 }
 
 /* Hand an activation site to the hook, in place. */
@@ -1688,7 +1713,8 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
                 a->t_sc[i * T + j] = a->t_sc[i * T + j] * inv + (1.0f - a->lmask[j]) * -10000.0f;
         kf_softmax_rows(a->t_sc, T, T);
         qa(m, L->s_sm, a->t_sc, T, T, T);
-        kf_gemm_nn(pool, T, dh, T, a->t_sc, T, a->t_v + h * dh, Lh, a->t_ctx + h * dh, Lh);
+        pv_product(m, pool, 0, L->s_sm, a->t_sc, T, T, T, a->t_v + h * dh, Lh, dh, a->t_ctx + h * dh,
+                   Lh);
     }
     qa(m, L->s_out, a->t_ctx, T, Lh, Lh);
     linear(m, pool, L->s_out, 0, T, Lh, Lh, a->t_ctx, Lh, L->ao_w, L->ao_b, a->t_tmp, Lh);
@@ -1753,9 +1779,10 @@ static void patch_embed(lavt_model *m, kt_pool *pool, const float *image)
 }
 
 typedef struct {
+    const lavt_model *m;
     const swin_stage *s;
     const swin_block_w *b;
-    const float *qkv; /* [nW*N][3D], q already scaled */
+    float *qkv;       /* [nW*N][3D], q already scaled */
     float *ao;        /* [nW*N][D] */
     float *slots;
     int nslots, total, N, shifted;
@@ -1776,7 +1803,7 @@ static void attn_range(void *arg, int begin, int end)
         int hi = (int)((long long)(t + 1) * J->total / J->nslots);
         for (int wh = lo; wh < hi; wh++) {
             int win = wh / nh, h = wh % nh;
-            const float *q = J->qkv + (size_t)win * N * 3 * D + h * dh;
+            float *q = J->qkv + (size_t)win * N * 3 * D + h * dh;
             kf_gemm_nt(NULL, N, N, dh, q, 3 * D, q + D, 3 * D, NULL, sc, N);
             const float *bias = J->b->bias + (size_t)h * N * N;
             const float *mk = J->shifted ? s->mask + (size_t)win * N * N : NULL;
@@ -1785,8 +1812,9 @@ static void attn_range(void *arg, int begin, int end)
             kf_softmax_rows(sc, N, N);
             if (J->fn)
                 J->fn(J->ctx, J->b->s_sm, sc, N, N, N);
-            kf_gemm_nn(NULL, N, dh, N, sc, N, q + 2 * D, 3 * D, J->ao + (size_t)win * N * D + h * dh,
-                       D);
+            /* slot `begin`: the chunk's own, as its score buffer */
+            pv_product(J->m, NULL, begin, J->b->s_sm, sc, N, N, N, q + 2 * D, 3 * D, dh,
+                       J->ao + (size_t)win * N * D + h * dh, D);
         }
     }
 }
@@ -1827,7 +1855,7 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
     qa(m, b->s_k, a->qkv + D, M, D, 3 * D);
     qa(m, b->s_v, a->qkv + 2 * D, M, D, 3 * D);
 
-    attn_job job = { s, b, a->qkv, a->ao, a->slots, 0, nW * s->heads, N, sh > 0,
+    attn_job job = { m, s, b, a->qkv, a->ao, a->slots, 0, nW * s->heads, N, sh > 0,
                      m->act_fn, m->act_ctx };
     int nt = kt_pool_threads(pool);
     job.nslots = nt < ATTN_SLOTS ? nt : ATTN_SLOTS;
@@ -1899,7 +1927,7 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
                     a->sim[(size_t)i * T + t] * scale + (10000.0f * a->lmask[t] - 10000.0f);
         kf_softmax_rows(a->sim, HW, T);
         qa(m, s->s_fsm, a->sim, HW, T, T);
-        kf_gemm_nn(pool, HW, dh, T, a->sim, T, a->val + h * dh, D, att + h * dh, D);
+        pv_product(m, pool, 0, s->s_fsm, a->sim, T, HW, T, a->val + h * dh, D, dh, att + h * dh, D);
     }
     /* lang = InstanceNorm1d(W(att)) */
     if (m->act_fn) {

@@ -25,6 +25,8 @@
 
 #include <fnmatch.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,7 @@ typedef struct qsite {
     float *dq;            /* [ngroups][rows]: activation step x channel step */
     int ngroups;          /* 1 uniform, 2 DRQ-GELU (pos, neg), RORQ: its bands */
     int int_in;           /* activation sites: every reader runs in integers */
+    int pair;             /* softmax sites: the value site of their product (lavt_site.pair) */
 } qsite;
 
 /* Scratch of integer execution: buffers grown on demand, each only for the
@@ -66,6 +69,12 @@ typedef struct qbuf {
     size_t cap;   /* bytes */
 } qbuf;
 
+typedef struct qpvbuf {
+    qbuf vt;            /* value codes, transposed [D][N], then one row of D */
+    qbuf lo, hi;        /* probability codes by region [M][N] */
+    qbuf acc;           /* int32 sums [2][D][M] */
+} qpvbuf;
+
 typedef struct qscratch {
     qbuf a, b;          /* activation codes (b: DRQ-GELU negative region) */
     qbuf acc, acc2;     /* int32 sums */
@@ -73,6 +82,7 @@ typedef struct qscratch {
     qbuf rowptr, kidx, val;   /* RORQ: one band's outliers, CSR */
     qbuf img, patch, yt;      /* convolutions: padded input codes, a block of
                               ** patches, a block of outputs (pixel-major) */
+    qpvbuf pv[LAVT_PV_SLOTS]; /* attention products, one per concurrent slot */
 } qscratch;
 
 struct qm_state {
@@ -81,6 +91,8 @@ struct qm_state {
     int nsites;
     qsite *s;
     int nint;             /* layers set up for integer execution */
+    int npv;              /* attention products set up for integer execution */
+    atomic_int pv_oom;    /* one of them ran in float for want of memory */
     qscratch x;
     char exec_err[160];
 };
@@ -925,6 +937,14 @@ static void scratch_free(qscratch *x)
         all[i]->p = NULL;
         all[i]->cap = 0;
     }
+    for (int i = 0; i < LAVT_PV_SLOTS; i++) {
+        qbuf *pv[] = { &x->pv[i].vt, &x->pv[i].lo, &x->pv[i].hi, &x->pv[i].acc };
+        for (size_t j = 0; j < sizeof pv / sizeof pv[0]; j++) {
+            free(pv[j]->p);
+            pv[j]->p = NULL;
+            pv[j]->cap = 0;
+        }
+    }
 }
 
 /* Out of memory in a hook: the layer falls back to float; say so once. */
@@ -1084,7 +1104,8 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
     blk = blk < 16 ? 16 : blk > M ? M : blk;
     qscratch *sc = &q->x;
     size_t nimg = (size_t)C * Hp * Wp;
-    int8_t *img = qbuf_get(&sc->img, nimg), *patch = qbuf_get(&sc->patch, (size_t)blk * K);
+    /* 4 bytes of slack after each: the 3-wide copy below moves 4 */
+    int8_t *img = qbuf_get(&sc->img, nimg + 4), *patch = qbuf_get(&sc->patch, (size_t)blk * K + 4);
     float *yt = qbuf_get(&sc->yt, (size_t)blk * O * sizeof(float));
     if (!img || !patch || !yt)
         return exec_oom(q, "convolution input", C, H * W);
@@ -1103,8 +1124,12 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
             for (int c = 0; c < C; c++)
                 for (int ky = 0; ky < kh; ky++, dst += kw) {
                     const int8_t *src = img + ((size_t)c * Hp + oy * st + ky) * Wp + (size_t)ox * st;
-                    for (int kx = 0; kx < kw; kx++)   /* kw is 1, 3 or 4: no memcpy call */
-                        dst[kx] = src[kx];
+                    if (kw == 3)   /* the decoder's 3x3: one 4-byte move, its 4th byte
+                                   ** overwritten by the next (or slack) */
+                        memcpy(dst, src, 4);
+                    else
+                        for (int kx = 0; kx < kw; kx++)   /* kw is 1 or 4: no memcpy call */
+                            dst[kx] = src[kx];
                 }
         }
         kq_gemm_f32(pool, nb, patch, K, za, pw->kw, pw->dq, bias, yt, O);
@@ -1113,6 +1138,83 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
                 y[(size_t)o * M + p0 + r] = yt[(size_t)r * O + o];
     }
     return 1;
+}
+
+/* Attention's probabilities x values product in integers (lavt_pv_hook):
+** DRQ-softmax probabilities times uniform values, both regions on the one
+** grid of step Δ_lo (quant.h), the high region's sums shifted left:
+**
+**   out[m][d] = Δ_lo sv sum_n (lo[m][n] + (hi[m][n] << shift)) (v[n][d] - zv)
+**             = Δ_lo sv (acc_lo[d][m] + (acc_hi[d][m] << shift))
+**
+** The probability codes are the packed "weights" (values 0..2^(k-1)-1 are
+** narrow-range k-bit codes), the value codes transposed are the activation
+** operand, so the value's zero point is the GEMM's za; two GEMMs, one per
+** region, combined exactly in int64, then one multiply in double and one
+** rounding to float.  Runs on pool threads (window attention): only the
+** slot's scratch is written. */
+static int int_pv(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp, int M, int N,
+                  float *v, int ldv, int D, float *out, int ldo)
+{
+    qm_state *q = ctx;
+    const qsite *ps = &q->s[sm];
+    if (!ps->int_in)
+        return 0;   /* not set up: the activation hook fake-quantized P and V */
+    const qsite *pv = &q->s[ps->pair];
+    qpvbuf *x = &q->x.pv[slot];
+    int8_t *vt = qbuf_get(&x->vt, (size_t)D * N + (size_t)D), *lo = qbuf_get(&x->lo, (size_t)M * N);
+    int8_t *hi = qbuf_get(&x->hi, (size_t)M * N);
+    int32_t *acc = qbuf_get(&x->acc, 2 * (size_t)D * M * sizeof(int32_t));
+    kq_weights wl, wh;
+    char kerr[160];
+    int cbits = ps->bits <= 4 ? 4 : ps->bits <= 6 ? 6 : 8;
+    if (!vt || !lo || !hi || !acc) {
+        atomic_store(&q->pv_oom, 1);
+        return 0;   /* float product on the raw values */
+    }
+    int8_t *row = vt + (size_t)D * N;
+    int za = 0;
+    for (int n = 0; n < N; n++) {
+        za = qz_affine_codes_s8(&pv->u, v + (size_t)n * ldv, (size_t)D, row);
+        for (int d = 0; d < D; d++)
+            vt[(size_t)d * N + n] = row[d];
+    }
+    for (int m = 0; m < M; m++)
+        qz_drq_softmax_split_s8(&ps->ds, p + (size_t)m * ldp, (size_t)N, lo + (size_t)m * N,
+                                hi + (size_t)m * N);
+    if (kq_pack_weights(&wl, lo, M, N, N, cbits, kerr, sizeof kerr)) {
+        atomic_store(&q->pv_oom, 1);   /* the codes are in range: only memory can fail */
+        return 0;
+    }
+    if (kq_pack_weights(&wh, hi, M, N, N, cbits, kerr, sizeof kerr)) {
+        kq_weights_free(&wl);
+        atomic_store(&q->pv_oom, 1);
+        return 0;
+    }
+    int32_t *alo = acc, *ahi = acc + (size_t)D * M;
+    kq_gemm_s32(pool, D, vt, N, za, &wl, alo, M);
+    kq_gemm_s32(pool, D, vt, N, za, &wh, ahi, M);
+    kq_weights_free(&wl);
+    kq_weights_free(&wh);
+    float dlo;
+    int shift;
+    qz_drq_softmax_grid(&ps->ds, &dlo, &shift);
+    double step = (double)dlo * (double)pv->u.scale;
+    for (int d = 0; d < D; d++)
+        for (int m = 0; m < M; m++) {
+            int64_t t = ((int64_t)ahi[(size_t)d * M + m] * ((int64_t)1 << shift)) +
+                        alo[(size_t)d * M + m];
+            out[(size_t)m * ldo + d] = (float)((double)t * step);
+        }
+    return 1;
+}
+
+/* Can softmax site sm and its value site run their product in integers?
+** DRQ-softmax probabilities (their regions' values fit the packed-weight
+** codes) times uniform values of up to 8 bits. */
+static int pv_capable(const qsite *ps, const qsite *pv)
+{
+    return ps->type == QM_DRQ_SOFTMAX && pv->type == QM_UNIFORM && pv->bits <= 8;
 }
 
 /* Can weight site i (with activation site a before it) run in integers?
@@ -1192,6 +1294,8 @@ static void int_release(qm_state *q)
         p->int_in = 0;
     }
     q->nint = 0;
+    q->npv = 0;
+    atomic_store(&q->pv_oom, 0);
     scratch_free(&q->x);
 }
 
@@ -1242,6 +1346,15 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
             all &= q->s[t->users[u]].kw != NULL;
         q->s[i].int_in = all;
     }
+    /* attention products: both operands are quantized inside the product */
+    for (int i = 0; integer && i < q->nsites; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind != LAVT_SITE_SOFTMAX || t->pair < 0 || !pv_capable(&q->s[i], &q->s[t->pair]))
+            continue;
+        q->s[i].pair = t->pair;
+        q->s[i].int_in = q->s[t->pair].int_in = 1;
+        q->npv++;
+    }
     /* no hook when no activation is quantized: a hook also changes how a
     ** few sites are computed (lavt.h), so fp32 stays bit-exact */
     int anyact = 0;
@@ -1254,14 +1367,25 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
         lavt_set_linear_hook(m, int_linear, q);
         lavt_set_conv_hook(m, int_conv, q);
     }
+    if (q->npv)
+        lavt_set_pv_hook(m, int_pv, q);
     return 0;
 }
 
 void qm_set_exec(qm_state *q, qm_exec e) { q->recipe.exec = e; }
 
-const char *qm_exec_error(const qm_state *q) { return q && q->exec_err[0] ? q->exec_err : NULL; }
+const char *qm_exec_error(const qm_state *q)
+{
+    if (q && q->exec_err[0])
+        return q->exec_err;
+    if (q && atomic_load(&q->pv_oom))
+        return "out of memory for integer execution of an attention product: it ran in float";
+    return NULL;
+}
 
 int qm_int_layers(const qm_state *q) { return q ? q->nint : 0; }
+
+int qm_int_products(const qm_state *q) { return q ? q->npv : 0; }
 
 int qm_site_int(const qm_state *q, int site)
 {
@@ -1276,6 +1400,7 @@ void qm_detach(lavt_model *m)
     lavt_set_act_hook(m, NULL, NULL);
     lavt_set_linear_hook(m, NULL, NULL);
     lavt_set_conv_hook(m, NULL, NULL);
+    lavt_set_pv_hook(m, NULL, NULL);
 }
 
 void qm_free(qm_state *q)

@@ -769,6 +769,36 @@ static void test_rounding(void) {
   snprintf(msg, sizeof msg, "qz_drq_gelu_split_s8: pos*d_pos + neg*d_neg = fake value, one region each (%d of %d differ)",
            bads, ns);
   check(bads == 0, msg);
+
+  /* DRQ-softmax split form: on the grid of step d_lo, lo + (hi << shift) is
+  ** the fake-quantized value; one region per element; values in 0..V */
+  int badm = 0, nm = 0;
+  for (int bits = 3; bits <= 8; bits++)
+    for (int shift = 0; shift < 20; shift += 3) {
+      qz_drq_softmax q = {bits, shift};
+      float dlo, fk[4096];
+      int sh;
+      int8_t lo[4096], hi[4096];
+      int vmax = (1 << (bits - 1)) - 1;
+      qz_drq_softmax_grid(&q, &dlo, &sh);
+      for (int i = 0; i < nx; i++) {
+        double u = rng_u01();
+        xs[i] = (float)(i % 3 ? u * u * u : u);   /* many small probabilities */
+      }
+      xs[0] = 0.0f, xs[1] = 1.0f, xs[2] = ldexpf(1.0f, -shift);   /* the split point: high */
+      xs[3] = nextafterf(xs[2], 0.0f), xs[4] = NAN;
+      qz_drq_softmax_split_s8(&q, xs, (size_t)nx, lo, hi);
+      qz_drq_softmax_fake(&q, xs, fk, (size_t)nx);
+      for (int i = 0; i < nx; i++, nm++) {
+        float v = (float)((double)((int64_t)lo[i] + ((int64_t)hi[i] << sh)) * dlo);
+        badm += v != fk[i] || (lo[i] && hi[i]) || lo[i] < 0 || hi[i] < 0 || lo[i] > vmax ||
+                hi[i] > vmax || sh != shift;
+      }
+      badm += lo[2] != 0 || lo[3] != vmax;   /* s itself is high; just below s, the top low value */
+    }
+  snprintf(msg, sizeof msg, "qz_drq_softmax_split_s8: (lo + (hi << shift)) * d_lo = fake value, one region each (%d of %d differ)",
+           badm, nm);
+  check(badm == 0, msg);
 }
 
 int main(void) {

@@ -811,10 +811,11 @@ int main(void)
             int rc = forward_q(m, q, &ev, ysim[b], nlog);
             qm_set_exec(q, QM_EXEC_INT);
             rc = rc || forward_q(m, q, &ev, y, nlog);
-            int nint = 0, rorq = 0, gelu = 0, uni = 0;
+            int nint = 0, rorq = 0, gelu = 0, uni = 0, npv = 0;
             char e2[256];
             if (qm_apply(m, q, e2, sizeof e2) == 0) {
                 nint = qm_int_layers(q);
+                npv = qm_int_products(q);
                 for (int i = 0; i < n; i++) {
                     const lavt_site *t = lavt_site_get(m, i);
                     if (!qm_site_int(q, i))
@@ -827,9 +828,26 @@ int main(void)
                 }
                 qm_detach(m);
             }
-            check(rc == 0 && nint > 0 && rorq > 0 && gelu > 0 && uni > 0 && rorq + gelu + uni == nint,
-                  "int %s: %d layers in integers (inputs: %d uniform, %d DRQ-GELU, %d RORQ)",
-                  names[b], nint, uni, gelu, rorq);
+            /* attention P x V runs in integers where P is DRQ-softmax and V
+            ** uniform: every Swin block; BERT's values are RORQ (in integers
+            ** only if calibration left them one band, i.e. uniform) */
+            int nswin = 0, npv_want = 0;
+            for (int i = 0; i < c->nstages; i++)
+                nswin += c->depths[i];
+            for (int i = 0; i < n; i++) {
+                const lavt_site *t = lavt_site_get(m, i);
+                char d1[96], d2[96];
+                if (t->kind != LAVT_SITE_SOFTMAX || t->pair < 0)
+                    continue;
+                qm_describe_site(q, i, d1, sizeof d1);
+                qm_describe_site(q, t->pair, d2, sizeof d2);
+                npv_want += starts(d1, "drq-softmax") && starts(d2, "uniform");
+            }
+            check(rc == 0 && nint > 0 && rorq > 0 && gelu > 0 && uni > 0 && rorq + gelu + uni == nint &&
+                      npv == npv_want && npv >= nswin,
+                  "int %s: %d layers in integers (inputs: %d uniform, %d DRQ-GELU, %d RORQ), "
+                  "%d attention products (%d expected, %d Swin blocks)", names[b], nint, uni, gelu, rorq,
+                  npv, npv_want, nswin);
             /* same codes, same integer sums: only float rounding differs */
             double sq = rc ? -INFINITY : sqnr_db(ysim[b], y, nl);
             int flips = rc ? -1 : mask_flips(ysim[b], y, ev.n, c);
@@ -858,7 +876,7 @@ int main(void)
             qm_recipe_builtin("int:ptq4ris", &r);
             r.scope = QM_SCOPE_ALL;
             qm_state *q = calib(m, &r, "W8A8", &cal1);
-            int rc = -1, convs = 0;
+            int rc = -1, convs = 0, npv = 0;
             double sq = -INFINITY;
             int flips = -1;
             if (q) {
@@ -866,6 +884,7 @@ int main(void)
                 if (qm_apply(m, q, e2, sizeof e2) == 0) {
                     for (int i = 0; i < n; i++)
                         convs += qm_site_int(q, i) && lavt_site_get(m, i)->conv;
+                    npv = qm_int_products(q);
                     qm_detach(m);
                 }
                 rc = forward_q(m, q, &ev, y, nlog);
@@ -882,9 +901,13 @@ int main(void)
             ** boundary can take the neighbouring code at the next site; with
             ** PWAM and the decoder quantized too such flips add up to
             ** ~45-55 dB (measured), hence the lower bound here. */
-            check(rc == 0 && convs == 8 && sq > 40.0 && flips >= 0 && flips * 1000 <= pix,
-                  "int W8A8 scope all: %d convolutions in integers (8 expected), logits vs simulated "
-                  "SQNR %.1f dB > 40, %d of %d mask pixels differ", convs, sq, flips, pix);
+            int nswin = c->nstages;   /* + one PWAM product per stage */
+            for (int i = 0; i < c->nstages; i++)
+                nswin += c->depths[i];
+            check(rc == 0 && convs == 8 && npv == nswin && sq > 40.0 && flips >= 0 && flips * 1000 <= pix,
+                  "int W8A8 scope all: %d convolutions in integers (8 expected), %d attention products "
+                  "(%d expected), logits vs simulated SQNR %.1f dB > 40, %d of %d mask pixels differ",
+                  convs, npv, nswin, sq, flips, pix);
             qm_free(q);
         }
         /* packed bytes: 4-bit weights take less than 8-bit ones */
