@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness/cli.h"
 #include "harness/evaluate.h"
 #include "harness/stats.h"
 #include "harness/store.h"
@@ -929,14 +930,7 @@ oom:
 
 static int bk_parse_int(const char *s, const char *what, int lo, int hi, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "risq bench kernels: %s: '%s' is not an integer in [%d, %d]\n", what, s, lo, hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_int("risq bench kernels", s, what, lo, hi, out);
 }
 
 static int bk_parse_impls(const char *list, int use[BK_NIMPL])

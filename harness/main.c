@@ -20,6 +20,7 @@
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
 #include "harness/benchkernels.h"
+#include "harness/cli.h"
 #include "harness/compare.h"
 #include "harness/modelcmd.h"
 #include "harness/report.h"
@@ -76,14 +77,7 @@ static const char usage_synth[] =
 
 static int parse_long(const char *s, const char *what, long long lo, long long hi, long long *out)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "risq: %s: '%s' is not an integer in [%lld, %lld]\n", what, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_ll("risq", s, what, lo, hi, out);
 }
 
 static int cmd_dataset_synth(int argc, char **argv)

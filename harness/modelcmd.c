@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "datasets/synth.h"
+#include "harness/cli.h"
 #include "harness/evaluate.h"
 #include "harness/metrics.h"
 #include "models/lavt.h"
@@ -34,14 +35,7 @@ typedef struct mopts {
 
 static int parse_int(const char *s, const char *what, long long lo, long long hi, long long *out)
 {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "risq: %s: '%s' is not an integer in [%lld, %lld]\n", what, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_ll("risq", s, what, lo, hi, out);
 }
 
 static int parse_opts(int argc, char **argv, mopts *o, const char *usage)
