@@ -71,8 +71,8 @@ typedef struct qbuf {
 
 typedef struct qpvbuf {
     qbuf vt;            /* value codes, transposed [D][N], then one row of D */
-    qbuf lo, hi;        /* probability codes by region [M][N] */
-    qbuf acc;           /* int32 sums [2][D][M] */
+    qbuf p;             /* probability values by region: [2][M][N] (low, high) */
+    qbuf acc;           /* int32 sums [D][2M] */
 } qpvbuf;
 
 typedef struct qscratch {
@@ -938,7 +938,7 @@ static void scratch_free(qscratch *x)
         all[i]->cap = 0;
     }
     for (int i = 0; i < LAVT_PV_SLOTS; i++) {
-        qbuf *pv[] = { &x->pv[i].vt, &x->pv[i].lo, &x->pv[i].hi, &x->pv[i].acc };
+        qbuf *pv[] = { &x->pv[i].vt, &x->pv[i].p, &x->pv[i].acc };
         for (size_t j = 0; j < sizeof pv / sizeof pv[0]; j++) {
             free(pv[j]->p);
             pv[j]->p = NULL;
@@ -1147,10 +1147,11 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
 **   out[m][d] = Δ_lo sv sum_n (lo[m][n] + (hi[m][n] << shift)) (v[n][d] - zv)
 **             = Δ_lo sv (acc_lo[d][m] + (acc_hi[d][m] << shift))
 **
-** The probability codes are the packed "weights" (values 0..2^(k-1)-1 are
-** narrow-range k-bit codes), the value codes transposed are the activation
-** operand, so the value's zero point is the GEMM's za; two GEMMs, one per
-** region, combined exactly in int64, then one multiply in double and one
+** The probability values are the packed "weights" (0..2^(k-1)-1 are
+** narrow-range k-bit codes), the low region's rows then the high region's,
+** so one GEMM gives both sums; the value codes transposed are the
+** activation operand, so the value's zero point is the GEMM's za.  The two
+** sums are combined exactly in int64, then one multiply in double and one
 ** rounding to float.  Runs on pool threads (window attention): only the
 ** slot's scratch is written. */
 static int int_pv(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp, int M, int N,
@@ -1162,13 +1163,10 @@ static int int_pv(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp,
         return 0;   /* not set up: the activation hook fake-quantized P and V */
     const qsite *pv = &q->s[ps->pair];
     qpvbuf *x = &q->x.pv[slot];
-    int8_t *vt = qbuf_get(&x->vt, (size_t)D * N + (size_t)D), *lo = qbuf_get(&x->lo, (size_t)M * N);
-    int8_t *hi = qbuf_get(&x->hi, (size_t)M * N);
+    int8_t *vt = qbuf_get(&x->vt, (size_t)D * N + (size_t)D);
+    int8_t *lo = qbuf_get(&x->p, 2 * (size_t)M * N), *hi = lo + (size_t)M * N;
     int32_t *acc = qbuf_get(&x->acc, 2 * (size_t)D * M * sizeof(int32_t));
-    kq_weights wl, wh;
-    char kerr[160];
-    int cbits = ps->bits <= 4 ? 4 : ps->bits <= 6 ? 6 : 8;
-    if (!vt || !lo || !hi || !acc) {
+    if (!vt || !lo || !acc) {
         atomic_store(&q->pv_oom, 1);
         return 0;   /* float product on the raw values */
     }
@@ -1182,30 +1180,26 @@ static int int_pv(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp,
     for (int m = 0; m < M; m++)
         qz_drq_softmax_split_s8(&ps->ds, p + (size_t)m * ldp, (size_t)N, lo + (size_t)m * N,
                                 hi + (size_t)m * N);
-    if (kq_pack_weights(&wl, lo, M, N, N, cbits, kerr, sizeof kerr)) {
+    /* both regions as one weight matrix of 2M rows: one pack, one GEMM */
+    kq_weights w;
+    char kerr[160];
+    int cbits = ps->bits <= 4 ? 4 : ps->bits <= 6 ? 6 : 8;
+    if (kq_pack_weights(&w, lo, 2 * M, N, N, cbits, kerr, sizeof kerr)) {
         atomic_store(&q->pv_oom, 1);   /* the codes are in range: only memory can fail */
         return 0;
     }
-    if (kq_pack_weights(&wh, hi, M, N, N, cbits, kerr, sizeof kerr)) {
-        kq_weights_free(&wl);
-        atomic_store(&q->pv_oom, 1);
-        return 0;
-    }
-    int32_t *alo = acc, *ahi = acc + (size_t)D * M;
-    kq_gemm_s32(pool, D, vt, N, za, &wl, alo, M);
-    kq_gemm_s32(pool, D, vt, N, za, &wh, ahi, M);
-    kq_weights_free(&wl);
-    kq_weights_free(&wh);
+    kq_gemm_s32(pool, D, vt, N, za, &w, acc, 2 * M);
+    kq_weights_free(&w);
     float dlo;
     int shift;
     qz_drq_softmax_grid(&ps->ds, &dlo, &shift);
     double step = (double)dlo * (double)pv->u.scale;
-    for (int d = 0; d < D; d++)
-        for (int m = 0; m < M; m++) {
-            int64_t t = ((int64_t)ahi[(size_t)d * M + m] * ((int64_t)1 << shift)) +
-                        alo[(size_t)d * M + m];
-            out[(size_t)m * ldo + d] = (float)((double)t * step);
-        }
+    for (int d = 0; d < D; d++) {
+        const int32_t *alo = acc + (size_t)d * 2 * M, *ahi = alo + M;
+        for (int m = 0; m < M; m++)
+            out[(size_t)m * ldo + d] =
+                (float)((double)((int64_t)ahi[m] * ((int64_t)1 << shift) + alo[m]) * step);
+    }
     return 1;
 }
 
