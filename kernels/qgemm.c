@@ -89,7 +89,13 @@ int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int
         return -1;
     }
     int qmax = (1 << (bits - 1)) - 1;
+    int bad = 0;   /* a branch-free pass first: it vectorises; then find the culprit */
     for (int n = 0; n < N; n++) {
+        const int8_t *row = W + (size_t)n * ldw;
+        for (int k = 0; k < K; k++)
+            bad |= (row[k] < -qmax) | (row[k] > qmax);
+    }
+    for (int n = 0; bad && n < N; n++) {
         const int8_t *row = W + (size_t)n * ldw;
         for (int k = 0; k < K; k++) {
             if (row[k] < -qmax || row[k] > qmax) {
@@ -127,10 +133,14 @@ int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int
             const int8_t *row = W + (size_t)n * ldw;
             uint8_t *panel = out->data + (size_t)(n / KQ_NR) * kq_panel_bytes(out);
             int j = n % KQ_NR;
-            for (int k = 0; k < K; k++) {
+            int k = 0;
+            if (bits == 8)   /* a row's 4 inputs of a block are 4 consecutive bytes */
+                for (; k + KQ_KB <= K; k += KQ_KB)
+                    memcpy(panel + (size_t)(k / KQ_KB) * bb + 4 * j, row + k, KQ_KB);
+            for (; k < K; k++)
                 kq_put(panel + (size_t)(k / KQ_KB) * bb, bits, 4 * j + k % KQ_KB, row[k]);
+            for (k = 0; k < K; k++)
                 s += row[k];
-            }
         }
         out->colsum[n] = s;
     }

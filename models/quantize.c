@@ -1244,9 +1244,9 @@ static int int_prepare(const lavt_model *m, qm_state *q, int i, char *err, size_
         snprintf(err, errlen, "out of memory packing %s", t->name);
         return -1;
     }
+    /* weights are symmetric: qz_affine_codes_s8 gives the codes themselves */
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            codes[(size_t)r * cols + c] = (int8_t)qz_affine_code(&pw->wq[r], w[(size_t)r * cols + c]);
+        qz_affine_codes_s8(&pw->wq[r], w + (size_t)r * cols, (size_t)cols, codes + (size_t)r * cols);
     /* the containers are 4, 6 and 8 bits; narrower codes fit the next one */
     int cbits = pw->bits <= 4 ? 4 : pw->bits <= 6 ? 6 : 8;
     char kerr[160];
