@@ -31,7 +31,7 @@
 #define LN_EPS_SWIN 1e-5f  /* nn.LayerNorm default in Swin / LAVT */
 #define IN_EPS 1e-5f       /* nn.InstanceNorm1d default */
 #define BN_EPS 1e-5f       /* nn.BatchNorm2d default */
-#define ATTN_SLOTS LAVT_PV_SLOTS   /* max concurrent window-attention score buffers */
+#define ATTN_SLOTS LAVT_MM_SLOTS   /* max concurrent window-attention score buffers */
 
 /* ------------------------------------------------------------------------ */
 /* Model structure                                                          */
@@ -126,8 +126,8 @@ struct lavt_model {
     void *lin_ctx;
     lavt_conv_hook conv_fn;
     void *conv_ctx;
-    lavt_pv_hook pv_fn;
-    void *pv_ctx;
+    lavt_mm_hook mm_fn;
+    void *mm_ctx;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1361,6 +1361,8 @@ static int build_sites(lavt_model *m)
         m->sites[L->s_v].next = m->sites[L->s_out].users[0];
         m->sites[L->s_sm].pair = L->s_v;
         m->sites[L->s_v].pair = L->s_sm;
+        m->sites[L->s_q].pair = L->s_k;
+        m->sites[L->s_k].pair = L->s_q;
         snprintf(n1, sizeof n1, "%s.ffn.up.weight", p);
         snprintf(n2, sizeof n2, "%s.ffn.in", p);
         CHK(L->s_ffn = add_linear(m, LAVT_SITE_TEXT, g, n2, Lh, 0, 1, &(wuser){ &L->i_w, I, n1 }));
@@ -1393,6 +1395,8 @@ static int build_sites(lavt_model *m)
             m->sites[b->s_v].next = m->sites[b->s_proj].users[0];
             m->sites[b->s_sm].pair = b->s_v;
             m->sites[b->s_v].pair = b->s_sm;
+            m->sites[b->s_q].pair = b->s_k;
+            m->sites[b->s_k].pair = b->s_q;
             snprintf(n1, sizeof n1, "%s.mlp.fc1.weight", p);
             snprintf(n2, sizeof n2, "%s.mlp.in", p);
             CHK(b->s_mlp = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &b->fc1_w, s->hid, n1 }));
@@ -1424,6 +1428,8 @@ static int build_sites(lavt_model *m)
         m->sites[s->s_fv].next = m->sites[s->s_fout].users[0];
         m->sites[s->s_fsm].pair = s->s_fv;
         m->sites[s->s_fv].pair = s->s_fsm;
+        m->sites[s->s_fq].pair = s->s_fk;
+        m->sites[s->s_fk].pair = s->s_fq;
         snprintf(n1, sizeof n1, "%s.mm.weight", p);
         snprintf(n2, sizeof n2, "%s.mm.in", p);
         CHK(s->s_mm = add_linear(m, LAVT_SITE_ACT, g, n2, D, 0, 1, &(wuser){ &s->mm_w, D, n1 }));
@@ -1508,10 +1514,10 @@ void lavt_set_linear_hook(lavt_model *m, lavt_linear_hook fn, void *ctx)
     m->lin_ctx = ctx;
 }
 
-void lavt_set_pv_hook(lavt_model *m, lavt_pv_hook fn, void *ctx)
+void lavt_set_mm_hook(lavt_model *m, lavt_mm_hook fn, void *ctx)
 {
-    m->pv_fn = fn;
-    m->pv_ctx = ctx;
+    m->mm_fn = fn;
+    m->mm_ctx = ctx;
 }
 
 /* y[M][N] = x[M][K] W^T + bias for the u-th linear layer reading activation
@@ -1551,14 +1557,17 @@ static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, i
     kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
 }
 
-/* out[M][D] = P[M][N] V[N][D] for softmax site sm (see lavt_pv_hook); the
-** hook, when set, may compute it instead. */
-static void pv_product(const lavt_model *m, kt_pool *pool, int slot, int sm, float *p, int ldp,
-                       int M, int N, float *v, int ldv, int D, float *out, int ldo)
+/* An attention product (see lavt_mm_hook): out[M][N] = A[M][K] B^T (bt) or
+** A B, A the values of `site`; the hook, when set, may compute it instead. */
+static void mm_product(const lavt_model *m, kt_pool *pool, int slot, int site, int bt, float *a,
+                       int lda, int M, int K, float *b, int ldb, int N, float *out, int ldo)
 {
-    if (m->pv_fn && m->pv_fn(m->pv_ctx, pool, slot, sm, p, ldp, M, N, v, ldv, D, out, ldo))
+    if (m->mm_fn && m->mm_fn(m->mm_ctx, pool, slot, site, bt, a, lda, M, K, b, ldb, N, out, ldo))
         return;
-    kf_gemm_nn(pool, M, D, N, p, ldp, v, ldv, out, ldo);
+    if (bt)
+        kf_gemm_nt(pool, M, N, K, a, lda, b, ldb, NULL, out, ldo);
+    else
+        kf_gemm_nn(pool, M, N, K, a, lda, b, ldb, out, ldo);
 }
 
 /* Hand an activation site to the hook, in place. */
@@ -1705,7 +1714,7 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
     qa(m, L->s_k, a->t_k, T, Lh, Lh);
     qa(m, L->s_v, a->t_v, T, Lh, Lh);
     for (int h = 0; h < nh; h++) {
-        kf_gemm_nt(pool, T, T, dh, a->t_q + h * dh, Lh, a->t_k + h * dh, Lh, NULL, a->t_sc, T);
+        mm_product(m, pool, 0, L->s_q, 1, a->t_q + h * dh, Lh, T, dh, a->t_k + h * dh, Lh, T, a->t_sc, T);
         /* HF BERT extended mask as in LAVT's transformers: (1 - mask) * -10000.
         ** Padding *queries* still attend (their rows are computed normally). */
         for (int i = 0; i < T; i++)
@@ -1713,7 +1722,7 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
                 a->t_sc[i * T + j] = a->t_sc[i * T + j] * inv + (1.0f - a->lmask[j]) * -10000.0f;
         kf_softmax_rows(a->t_sc, T, T);
         qa(m, L->s_sm, a->t_sc, T, T, T);
-        pv_product(m, pool, 0, L->s_sm, a->t_sc, T, T, T, a->t_v + h * dh, Lh, dh, a->t_ctx + h * dh,
+        mm_product(m, pool, 0, L->s_sm, 0, a->t_sc, T, T, T, a->t_v + h * dh, Lh, dh, a->t_ctx + h * dh,
                    Lh);
     }
     qa(m, L->s_out, a->t_ctx, T, Lh, Lh);
@@ -1804,7 +1813,8 @@ static void attn_range(void *arg, int begin, int end)
         for (int wh = lo; wh < hi; wh++) {
             int win = wh / nh, h = wh % nh;
             float *q = J->qkv + (size_t)win * N * 3 * D + h * dh;
-            kf_gemm_nt(NULL, N, N, dh, q, 3 * D, q + D, 3 * D, NULL, sc, N);
+            /* slot `begin`: the chunk's own, as its score buffer */
+            mm_product(J->m, NULL, begin, J->b->s_q, 1, q, 3 * D, N, dh, q + D, 3 * D, N, sc, N);
             const float *bias = J->b->bias + (size_t)h * N * N;
             const float *mk = J->shifted ? s->mask + (size_t)win * N * N : NULL;
             for (int i = 0; i < N * N; i++)
@@ -1812,8 +1822,7 @@ static void attn_range(void *arg, int begin, int end)
             kf_softmax_rows(sc, N, N);
             if (J->fn)
                 J->fn(J->ctx, J->b->s_sm, sc, N, N, N);
-            /* slot `begin`: the chunk's own, as its score buffer */
-            pv_product(J->m, NULL, begin, J->b->s_sm, sc, N, N, N, q + 2 * D, 3 * D, dh,
+            mm_product(J->m, NULL, begin, J->b->s_sm, 0, sc, N, N, N, q + 2 * D, 3 * D, dh,
                        J->ao + (size_t)win * N * D + h * dh, D);
         }
     }
@@ -1920,14 +1929,14 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
     ** after the product; padding words get 10000*mask - 10000 = -10000. */
     float scale = powf((float)D, -0.5f);
     for (int h = 0; h < nh; h++) {
-        kf_gemm_nt(pool, HW, T, dh, q + h * dh, D, a->key + h * dh, D, NULL, a->sim, T);
+        mm_product(m, pool, 0, s->s_fq, 1, q + h * dh, D, HW, dh, a->key + h * dh, D, T, a->sim, T);
         for (int i = 0; i < HW; i++)
             for (int t = 0; t < T; t++)
                 a->sim[(size_t)i * T + t] =
                     a->sim[(size_t)i * T + t] * scale + (10000.0f * a->lmask[t] - 10000.0f);
         kf_softmax_rows(a->sim, HW, T);
         qa(m, s->s_fsm, a->sim, HW, T, T);
-        pv_product(m, pool, 0, s->s_fsm, a->sim, T, HW, T, a->val + h * dh, D, dh, att + h * dh, D);
+        mm_product(m, pool, 0, s->s_fsm, 0, a->sim, T, HW, T, a->val + h * dh, D, dh, att + h * dh, D);
     }
     /* lang = InstanceNorm1d(W(att)) */
     if (m->act_fn) {

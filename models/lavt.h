@@ -123,9 +123,8 @@ typedef struct lavt_site {
     int next;               /* activation x activation operands whose channels pass through
                             ** the product into a linear layer (attention's v): that layer's
                             ** weight site; -1 otherwise */
-    int pair;               /* attention's probabilities x values product: the softmax site
-                            ** names its value site and the value site the softmax site;
-                            ** -1 otherwise */
+    int pair;               /* the other operand of an attention product (q <-> k,
+                            ** softmax <-> value); -1 otherwise */
     int out_norm;           /* weights: the layer's output is instance-normalised per channel
                             ** over positions (PWAM query and W), so what matters is its
                             ** error relative to each channel's spread */
@@ -178,17 +177,18 @@ typedef int (*lavt_conv_hook)(void *ctx, kt_pool *pool, int wsite, const float *
                               const lavt_conv_geom *g, const float *bias, float *y);
 void lavt_set_conv_hook(lavt_model *m, lavt_conv_hook fn, void *ctx);
 
-/* Attention's probabilities x values products (Swin windows, BERT, PWAM):
-** out[M][D] (row stride ldo) = P[M][N] (ldp) x V[N][D] (ldv), P the softmax
-** site sm's values and V its pair's (lavt_site.pair), both after the
-** activation hook has seen them.  The hook returns 1 when it wrote out, 0 to
-** let the fp32 product run on P and V as they are then (it may have
-** rewritten them in place).  Window attention calls it from pool threads,
-** several at once: `slot` (0 <= slot < LAVT_PV_SLOTS) differs between
-** concurrent calls, for the hook's scratch; pool is then NULL. */
-#define LAVT_PV_SLOTS 64
-typedef int (*lavt_pv_hook)(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp, int M,
-                            int N, float *v, int ldv, int D, float *out, int ldo);
-void lavt_set_pv_hook(lavt_model *m, lavt_pv_hook fn, void *ctx);
+/* Attention's activation x activation products (Swin windows, BERT, PWAM):
+**   bt = 1, scores:  out[M][N] = A[M][K] B[N][K]^T, A the q site's values
+**   bt = 0, context: out[M][N] = A[M][K] B[K][N],   A the softmax site's
+** and B those of its pair (lavt_site.pair: the k site, the value site),
+** rows of stride lda, ldb, ldo, after the activation hook has seen both.
+** The hook gets A's site and returns 1 when it wrote out, 0 to let the fp32
+** product run on A and B as they are then.  Window attention calls it from
+** pool threads, several at once: `slot` (0 <= slot < LAVT_MM_SLOTS) differs
+** between concurrent calls, for the hook's scratch; pool is then NULL. */
+#define LAVT_MM_SLOTS 64
+typedef int (*lavt_mm_hook)(void *ctx, kt_pool *pool, int slot, int site, int bt, float *a, int lda,
+                            int M, int K, float *b, int ldb, int N, float *out, int ldo);
+void lavt_set_mm_hook(lavt_model *m, lavt_mm_hook fn, void *ctx);
 
 #endif

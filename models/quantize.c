@@ -59,7 +59,7 @@ typedef struct qsite {
     float *dq;            /* [ngroups][rows]: activation step x channel step */
     int ngroups;          /* 1 uniform, 2 DRQ-GELU (pos, neg), RORQ: its bands */
     int int_in;           /* activation sites: every reader runs in integers */
-    int pair;             /* softmax sites: the value site of their product (lavt_site.pair) */
+    int pair;             /* q and softmax sites: the other operand (lavt_site.pair) */
 } qsite;
 
 /* Scratch of integer execution: buffers grown on demand, each only for the
@@ -69,11 +69,13 @@ typedef struct qbuf {
     size_t cap;   /* bytes */
 } qbuf;
 
-typedef struct qpvbuf {
-    qbuf vt;            /* value codes, transposed [D][N], then one row of D */
-    qbuf p;             /* probability values by region: [2][M][N] (low, high) */
-    qbuf acc;           /* int32 sums [D][2M] */
-} qpvbuf;
+/* Scratch of one attention product (int_mm), per concurrent slot. */
+typedef struct qmmbuf {
+    qbuf a;             /* activation operand codes (context: the values, transposed) */
+    qbuf w;             /* what is packed as weights (scores: k's digits; context: the
+                        ** probabilities' values by region) */
+    qbuf acc;           /* int32 sums */
+} qmmbuf;
 
 typedef struct qscratch {
     qbuf a, b;          /* activation codes (b: DRQ-GELU negative region) */
@@ -82,7 +84,7 @@ typedef struct qscratch {
     qbuf rowptr, kidx, val;   /* RORQ: one band's outliers, CSR */
     qbuf img, patch, yt;      /* convolutions: padded input codes, a block of
                               ** patches, a block of outputs (pixel-major) */
-    qpvbuf pv[LAVT_PV_SLOTS]; /* attention products, one per concurrent slot */
+    qmmbuf mm[LAVT_MM_SLOTS]; /* attention products, one per concurrent slot */
 } qscratch;
 
 struct qm_state {
@@ -91,8 +93,8 @@ struct qm_state {
     int nsites;
     qsite *s;
     int nint;             /* layers set up for integer execution */
-    int npv;              /* attention products set up for integer execution */
-    atomic_int pv_oom;    /* one of them ran in float for want of memory */
+    int nmm;              /* attention products set up for integer execution */
+    atomic_int mm_oom;    /* one of them ran in float for want of memory */
     qscratch x;
     char exec_err[160];
 };
@@ -937,12 +939,12 @@ static void scratch_free(qscratch *x)
         all[i]->p = NULL;
         all[i]->cap = 0;
     }
-    for (int i = 0; i < LAVT_PV_SLOTS; i++) {
-        qbuf *pv[] = { &x->pv[i].vt, &x->pv[i].p, &x->pv[i].acc };
-        for (size_t j = 0; j < sizeof pv / sizeof pv[0]; j++) {
-            free(pv[j]->p);
-            pv[j]->p = NULL;
-            pv[j]->cap = 0;
+    for (int i = 0; i < LAVT_MM_SLOTS; i++) {
+        qbuf *mm[] = { &x->mm[i].a, &x->mm[i].w, &x->mm[i].acc };
+        for (size_t j = 0; j < sizeof mm / sizeof mm[0]; j++) {
+            free(mm[j]->p);
+            mm[j]->p = NULL;
+            mm[j]->cap = 0;
         }
     }
 }
@@ -1140,55 +1142,96 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
     return 1;
 }
 
-/* Attention's probabilities x values product in integers (lavt_pv_hook):
-** DRQ-softmax probabilities times uniform values, both regions on the one
-** grid of step Δ_lo (quant.h), the high region's sums shifted left:
+/* Attention products in integers (lavt_mm_hook); run on pool threads for
+** window attention, so only the slot's scratch is written.  Out of memory:
+** 0, the fp32 product on the raw values, and qm_exec_error says so.
 **
-**   out[m][d] = Δ_lo sv sum_n (lo[m][n] + (hi[m][n] << shift)) (v[n][d] - zv)
-**             = Δ_lo sv (acc_lo[d][m] + (acc_hi[d][m] << shift))
+** Scores, q k^T, both uniform: q's codes are the activation operand (its
+** zero point the GEMM's za), k's codes minus their zero point the packed
+** weights.  Those lie in [-127, 127] up to 7 bits; at 8 bits in
+** [-255, 255], so they are split into digits d = 16 h + l (h in -16..15,
+** l in 0..15), packed as 2N rows: acc = 16 acc_h + acc_l, exact.
+** out = acc * s_q * s_k (in double, one rounding to float).
 **
-** The probability values are the packed "weights" (0..2^(k-1)-1 are
-** narrow-range k-bit codes), the low region's rows then the high region's,
-** so one GEMM gives both sums; the value codes transposed are the
-** activation operand, so the value's zero point is the GEMM's za.  The two
-** sums are combined exactly in int64, then one multiply in double and one
-** rounding to float.  Runs on pool threads (window attention): only the
-** slot's scratch is written. */
-static int int_pv(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp, int M, int N,
-                  float *v, int ldv, int D, float *out, int ldo)
+** Context, P V, DRQ-softmax probabilities times uniform values: both
+** regions on the one grid of step Δ_lo (quant.h), the high region's sums
+** shifted left:
+**   out[m][d] = Δ_lo s_v sum_n (lo[m][n] + (hi[m][n] << shift)) (v[n][d] - z_v)
+**             = Δ_lo s_v (acc_lo[d][m] + (acc_hi[d][m] << shift))
+** The probability values are the packed weights (0..2^(k-1)-1 are
+** narrow-range k-bit codes), low region's rows then high region's, so one
+** GEMM gives both sums; the value codes transposed are the activation
+** operand, so the values' zero point is the GEMM's za.  The two sums are
+** combined exactly in int64, then one multiply in double and one rounding
+** to float. */
+static int mm_scores(qmmbuf *x, kt_pool *pool, const qsite *pa, const qsite *pb,
+                     const float *a, int lda, int M, int K, const float *b, int ldb, int N,
+                     float *out, int ldo)
 {
-    qm_state *q = ctx;
-    const qsite *ps = &q->s[sm];
-    if (!ps->int_in)
-        return 0;   /* not set up: the activation hook fake-quantized P and V */
-    const qsite *pv = &q->s[ps->pair];
-    qpvbuf *x = &q->x.pv[slot];
-    int8_t *vt = qbuf_get(&x->vt, (size_t)D * N + (size_t)D);
-    int8_t *lo = qbuf_get(&x->p, 2 * (size_t)M * N), *hi = lo + (size_t)M * N;
-    int32_t *acc = qbuf_get(&x->acc, 2 * (size_t)D * M * sizeof(int32_t));
-    if (!vt || !lo || !acc) {
-        atomic_store(&q->pv_oom, 1);
-        return 0;   /* float product on the raw values */
-    }
-    int8_t *row = vt + (size_t)D * N;
-    int za = 0;
-    for (int n = 0; n < N; n++) {
-        za = qz_affine_codes_s8(&pv->u, v + (size_t)n * ldv, (size_t)D, row);
-        for (int d = 0; d < D; d++)
-            vt[(size_t)d * N + n] = row[d];
-    }
-    for (int m = 0; m < M; m++)
-        qz_drq_softmax_split_s8(&ps->ds, p + (size_t)m * ldp, (size_t)N, lo + (size_t)m * N,
-                                hi + (size_t)m * N);
-    /* both regions as one weight matrix of 2M rows: one pack, one GEMM */
+    int split = pb->bits > 7, rows = split ? 2 * N : N;
+    int8_t *ac = qbuf_get(&x->a, (size_t)M * K), *wc = qbuf_get(&x->w, (size_t)rows * K + K);
+    int32_t *acc = qbuf_get(&x->acc, (size_t)M * rows * sizeof(int32_t));
     kq_weights w;
     char kerr[160];
-    int cbits = ps->bits <= 4 ? 4 : ps->bits <= 6 ? 6 : 8;
-    if (kq_pack_weights(&w, lo, 2 * M, N, N, cbits, kerr, sizeof kerr)) {
-        atomic_store(&q->pv_oom, 1);   /* the codes are in range: only memory can fail */
+    if (!ac || !wc || !acc)
         return 0;
+    int za = 0;
+    for (int m = 0; m < M; m++)
+        za = qz_affine_codes_s8(&pa->u, a + (size_t)m * lda, (size_t)K, ac + (size_t)m * K);
+    int8_t *row = wc + (size_t)rows * K;
+    for (int n = 0; n < N; n++) {
+        int zb = qz_affine_codes_s8(&pb->u, b + (size_t)n * ldb, (size_t)K, row);
+        int8_t *hi = wc + (size_t)n * K, *lo = wc + (size_t)(N + n) * K;
+        for (int k = 0; k < K; k++) {
+            int d = row[k] - zb;              /* the code minus the zero point */
+            if (!split) {
+                hi[k] = (int8_t)d;
+            } else {
+                int h = (d + 256) / 16 - 16;  /* floor(d / 16), d in -255..255 */
+                hi[k] = (int8_t)h;
+                lo[k] = (int8_t)(d - 16 * h);
+            }
+        }
     }
-    kq_gemm_s32(pool, D, vt, N, za, &w, acc, 2 * M);
+    if (kq_pack_weights(&w, wc, rows, K, K, 8, kerr, sizeof kerr))
+        return 0;   /* the digits are in range: only memory can fail */
+    kq_gemm_s32(pool, M, ac, K, za, &w, acc, rows);
+    kq_weights_free(&w);
+    double step = (double)pa->u.scale * (double)pb->u.scale;
+    for (int m = 0; m < M; m++) {
+        const int32_t *r = acc + (size_t)m * rows;
+        for (int n = 0; n < N; n++)
+            out[(size_t)m * ldo + n] =
+                (float)((double)(split ? 16 * (int64_t)r[n] + r[N + n] : r[n]) * step);
+    }
+    return 1;
+}
+
+static int mm_context(qmmbuf *x, kt_pool *pool, const qsite *ps, const qsite *pv,
+                      const float *p, int ldp, int M, int Nt, const float *v, int ldv, int D,
+                      float *out, int ldo)
+{
+    int8_t *vt = qbuf_get(&x->a, (size_t)D * Nt + (size_t)D);
+    int8_t *lo = qbuf_get(&x->w, 2 * (size_t)M * Nt), *hi = lo + (size_t)M * Nt;
+    int32_t *acc = qbuf_get(&x->acc, 2 * (size_t)D * M * sizeof(int32_t));
+    kq_weights w;
+    char kerr[160];
+    if (!vt || !lo || !acc)
+        return 0;
+    int8_t *row = vt + (size_t)D * Nt;
+    int za = 0;
+    for (int n = 0; n < Nt; n++) {
+        za = qz_affine_codes_s8(&pv->u, v + (size_t)n * ldv, (size_t)D, row);
+        for (int d = 0; d < D; d++)
+            vt[(size_t)d * Nt + n] = row[d];
+    }
+    for (int m = 0; m < M; m++)
+        qz_drq_softmax_split_s8(&ps->ds, p + (size_t)m * ldp, (size_t)Nt, lo + (size_t)m * Nt,
+                                hi + (size_t)m * Nt);
+    int cbits = ps->bits <= 4 ? 4 : ps->bits <= 6 ? 6 : 8;
+    if (kq_pack_weights(&w, lo, 2 * M, Nt, Nt, cbits, kerr, sizeof kerr))
+        return 0;   /* the values are in range: only memory can fail */
+    kq_gemm_s32(pool, D, vt, Nt, za, &w, acc, 2 * M);
     kq_weights_free(&w);
     float dlo;
     int shift;
@@ -1203,12 +1246,33 @@ static int int_pv(void *ctx, kt_pool *pool, int slot, int sm, float *p, int ldp,
     return 1;
 }
 
-/* Can softmax site sm and its value site run their product in integers?
-** DRQ-softmax probabilities (their regions' values fit the packed-weight
-** codes) times uniform values of up to 8 bits. */
-static int pv_capable(const qsite *ps, const qsite *pv)
+static int int_mm(void *ctx, kt_pool *pool, int slot, int site, int bt, float *a, int lda, int M,
+                  int K, float *b, int ldb, int N, float *out, int ldo)
 {
-    return ps->type == QM_DRQ_SOFTMAX && pv->type == QM_UNIFORM && pv->bits <= 8;
+    qm_state *q = ctx;
+    const qsite *pa = &q->s[site];
+    if (!pa->int_in)
+        return 0;   /* not set up: the activation hook fake-quantized both operands */
+    const qsite *pb = &q->s[pa->pair];
+    qmmbuf *x = &q->x.mm[slot];
+    int done = bt ? mm_scores(x, pool, pa, pb, a, lda, M, K, b, ldb, N, out, ldo)
+                  : mm_context(x, pool, pa, pb, a, lda, M, K, b, ldb, N, out, ldo);
+    if (!done)
+        atomic_store(&q->mm_oom, 1);
+    return done;
+}
+
+/* Can the product of site a (q or softmax) and its pair b run in integers?
+** Scores: both uniform, up to 8 bits.  Context: DRQ-softmax probabilities
+** (their regions' values fit the packed-weight codes) times uniform values
+** of up to 8 bits. */
+static int mm_capable(const lavt_site *t, const qsite *pa, const qsite *pb)
+{
+    if (pb->type != QM_UNIFORM || pb->bits > 8)
+        return 0;
+    if (t->kind == LAVT_SITE_SOFTMAX)
+        return pa->type == QM_DRQ_SOFTMAX;
+    return pa->type == QM_UNIFORM && pa->bits <= 8;
 }
 
 /* Can weight site i (with activation site a before it) run in integers?
@@ -1288,8 +1352,8 @@ static void int_release(qm_state *q)
         p->int_in = 0;
     }
     q->nint = 0;
-    q->npv = 0;
-    atomic_store(&q->pv_oom, 0);
+    q->nmm = 0;
+    atomic_store(&q->mm_oom, 0);
     scratch_free(&q->x);
 }
 
@@ -1340,14 +1404,15 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
             all &= q->s[t->users[u]].kw != NULL;
         q->s[i].int_in = all;
     }
-    /* attention products: both operands are quantized inside the product */
+    /* attention products (named by their first operand, q or softmax):
+    ** both operands are quantized inside the product */
     for (int i = 0; integer && i < q->nsites; i++) {
         const lavt_site *t = lavt_site_get(m, i);
-        if (t->kind != LAVT_SITE_SOFTMAX || t->pair < 0 || !pv_capable(&q->s[i], &q->s[t->pair]))
-            continue;
+        if (t->pair < i || !mm_capable(t, &q->s[i], &q->s[t->pair]))
+            continue;   /* no pair, or i is the second operand (k, v) */
         q->s[i].pair = t->pair;
         q->s[i].int_in = q->s[t->pair].int_in = 1;
-        q->npv++;
+        q->nmm++;
     }
     /* no hook when no activation is quantized: a hook also changes how a
     ** few sites are computed (lavt.h), so fp32 stays bit-exact */
@@ -1361,8 +1426,8 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
         lavt_set_linear_hook(m, int_linear, q);
         lavt_set_conv_hook(m, int_conv, q);
     }
-    if (q->npv)
-        lavt_set_pv_hook(m, int_pv, q);
+    if (q->nmm)
+        lavt_set_mm_hook(m, int_mm, q);
     return 0;
 }
 
@@ -1372,14 +1437,14 @@ const char *qm_exec_error(const qm_state *q)
 {
     if (q && q->exec_err[0])
         return q->exec_err;
-    if (q && atomic_load(&q->pv_oom))
+    if (q && atomic_load(&q->mm_oom))
         return "out of memory for integer execution of an attention product: it ran in float";
     return NULL;
 }
 
 int qm_int_layers(const qm_state *q) { return q ? q->nint : 0; }
 
-int qm_int_products(const qm_state *q) { return q ? q->npv : 0; }
+int qm_int_products(const qm_state *q) { return q ? q->nmm : 0; }
 
 int qm_site_int(const qm_state *q, int site)
 {
@@ -1394,7 +1459,7 @@ void qm_detach(lavt_model *m)
     lavt_set_act_hook(m, NULL, NULL);
     lavt_set_linear_hook(m, NULL, NULL);
     lavt_set_conv_hook(m, NULL, NULL);
-    lavt_set_pv_hook(m, NULL, NULL);
+    lavt_set_mm_hook(m, NULL, NULL);
 }
 
 void qm_free(qm_state *q)

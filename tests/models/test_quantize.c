@@ -828,25 +828,27 @@ int main(void)
                 }
                 qm_detach(m);
             }
-            /* attention P x V runs in integers where P is DRQ-softmax and V
-            ** uniform: every Swin block; BERT's values are RORQ (in integers
-            ** only if calibration left them one band, i.e. uniform) */
+            /* attention products run in integers where q and k are uniform
+            ** (scores) and where P is DRQ-softmax and V uniform (context):
+            ** both in every Swin block; BERT's k and v are RORQ (in integers
+            ** only where calibration left them one band, i.e. uniform) */
             int nswin = 0, npv_want = 0;
             for (int i = 0; i < c->nstages; i++)
-                nswin += c->depths[i];
+                nswin += 2 * c->depths[i];
             for (int i = 0; i < n; i++) {
                 const lavt_site *t = lavt_site_get(m, i);
                 char d1[96], d2[96];
-                if (t->kind != LAVT_SITE_SOFTMAX || t->pair < 0)
-                    continue;
+                if (t->pair < i)
+                    continue;   /* no pair, or the second operand */
                 qm_describe_site(q, i, d1, sizeof d1);
                 qm_describe_site(q, t->pair, d2, sizeof d2);
-                npv_want += starts(d1, "drq-softmax") && starts(d2, "uniform");
+                npv_want += starts(d1, t->kind == LAVT_SITE_SOFTMAX ? "drq-softmax" : "uniform") &&
+                            starts(d2, "uniform");
             }
             check(rc == 0 && nint > 0 && rorq > 0 && gelu > 0 && uni > 0 && rorq + gelu + uni == nint &&
                       npv == npv_want && npv >= nswin,
                   "int %s: %d layers in integers (inputs: %d uniform, %d DRQ-GELU, %d RORQ), "
-                  "%d attention products (%d expected, %d Swin blocks)", names[b], nint, uni, gelu, rorq,
+                  "%d attention products (%d expected, %d in Swin)", names[b], nint, uni, gelu, rorq,
                   npv, npv_want, nswin);
             /* same codes, same integer sums: only float rounding differs */
             double sq = rc ? -INFINITY : sqnr_db(ysim[b], y, nl);
@@ -901,9 +903,9 @@ int main(void)
             ** boundary can take the neighbouring code at the next site; with
             ** PWAM and the decoder quantized too such flips add up to
             ** ~45-55 dB (measured), hence the lower bound here. */
-            int nswin = c->nstages;   /* + one PWAM product per stage */
+            int nswin = 2 * c->nstages;   /* + PWAM's two products per stage */
             for (int i = 0; i < c->nstages; i++)
-                nswin += c->depths[i];
+                nswin += 2 * c->depths[i];
             check(rc == 0 && convs == 8 && npv == nswin && sq > 40.0 && flips >= 0 && flips * 1000 <= pix,
                   "int W8A8 scope all: %d convolutions in integers (8 expected), %d attention products "
                   "(%d expected), logits vs simulated SQNR %.1f dB > 40, %d of %d mask pixels differ",
