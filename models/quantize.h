@@ -130,8 +130,9 @@ const char *qm_exec_error(const qm_state *q);
 /* Linear layers qm_apply set up for integer execution (0 when simulated),
 ** and whether weight site i is one of them. */
 int qm_int_layers(const qm_state *q);
-/* Attention probabilities x values products it set up for integer execution
-** (DRQ-softmax probabilities times uniform values; see models/README.md). */
+/* Attention products it set up for integer execution: scores q k^T with
+** both operands uniform, and context P V with DRQ-softmax probabilities and
+** uniform values (models/README.md, "Integer execution"). */
 int qm_int_products(const qm_state *q);
 int qm_site_int(const qm_state *q, int site);
 void qm_detach(lavt_model *m);
