@@ -14,6 +14,7 @@
 #include "kernels/threadpool.h"
 #include "models/lavt.h"
 #include "models/tokenizer.h"
+#include "tests/models/lavt_small.h"
 
 static int failures;
 
@@ -30,29 +31,7 @@ static int failures;
 static const char *YAML_OK =
     "# random test model\n"
     "name: lavt-test\n"
-    "arch: lavt_one\n"
-    "input:\n"
-    "  size: 40\n"
-    "  mean: [0.485, 0.456, 0.406]\n"
-    "  std: [0.229, 0.224, 0.225]\n"
-    "swin:\n"
-    "  patch_size: 4\n"
-    "  embed_dim: 6\n"
-    "  depths: [2, 1, 2, 1]\n"
-    "  num_heads: [1, 2, 3, 4]\n"
-    "  window_size: 3\n"
-    "  mlp_ratio: 2\n"
-    "fusion:\n"
-    "  num_heads: [1, 2, 1, 2]\n"
-    "bert:\n"
-    "  vocab_size: 0\n"
-    "  hidden_size: 12\n"
-    "  num_layers: 2\n"
-    "  num_heads: 3\n"
-    "  intermediate_size: 20\n"
-    "  max_position_embeddings: 16\n"
-    "  type_vocab_size: 2\n"
-    "  layer_norm_eps: 1.0e-12\n"
+    LAVT_SMALL_YAML(0)
     "decoder:\n"
     "  num_classes: 2\n"
     "tokenizer:\n"
