@@ -104,31 +104,4 @@ KQN_INLINE void kqp_tile(const kq_weights *W, const uint8_t *panel, int bits,
     }
 }
 
-void kq_neon_block(const kq_args *g, int m0, int m1, int n0, int n1) {
-    const kq_weights *W = g->W;
-    /* Panels outer, rows inner: one panel's weights stay in L1 while all
-    ** the rows of the block stream past them. */
-    for (int n = n0; n < n1 && n < W->N; n += KQ_NR) {
-        const int p = n / KQ_NR;
-        const int nr = W->N - n < KQ_NR ? W->N - n : KQ_NR;
-        const uint8_t *panel = kq_panel(W, p);
-        int32x4_t zc[4];
-        kqn_zero_corr(g, p, zc);
-        for (int m = m0; m < m1; m += KQP_MR) {
-            /* A row past m1 repeats the last row (read, computed, not
-            ** stored), so the tile never reads A outside [m0, m1). */
-            const int8_t *arow[KQP_MR];
-            int32x4_t acc[KQP_MR][4];
-            KQN_UNROLL
-            for (int r = 0; r < KQP_MR; r++)
-                arow[r] = g->A + (size_t)(m + r < m1 ? m + r : m1 - 1) * g->lda;
-            switch (W->bits) {
-            case 8: kqp_tile(W, panel, 8, arow, acc); break;
-            case 6: kqp_tile(W, panel, 6, arow, acc); break;
-            default: kqp_tile(W, panel, 4, arow, acc); break;
-            }
-            for (int r = 0; r < KQP_MR && m + r < m1; r++)
-                kqn_store_row(g, m + r, n, nr, acc[r], zc);
-        }
-    }
-}
+KQN_BLOCK_FUNCTION(kq_neon_block, KQP_MR, kqp_tile)

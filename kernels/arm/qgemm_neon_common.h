@@ -128,4 +128,36 @@ KQN_INLINE void kqn_zero_corr(const kq_args *g, int p, int32x4_t zc[4]) {
     for (int v = 0; v < 4; v++) zc[v] = vmulq_n_s32(vld1q_s32(cs + 4 * v), g->za);
 }
 
+/* The block function (qgemm_impl.h) of a variant whose micro-kernel
+** TILE(W, panel, bits, arow, acc) computes MR rows x 16 channels. Panels
+** outer, rows inner: one panel's weights stay in L1 while all the rows of
+** the block stream past them. A row past m1 repeats the last row (read,
+** computed, not stored), so the tile never reads A outside [m0, m1). Each
+** call of TILE has a constant `bits`, so each is specialised. */
+#define KQN_BLOCK_FUNCTION(name, MR, TILE)                                        \
+    void name(const kq_args *g, int m0, int m1, int n0, int n1) {                 \
+        const kq_weights *W = g->W;                                               \
+        for (int n = n0; n < n1 && n < W->N; n += KQ_NR) {                        \
+            const int p = n / KQ_NR;                                              \
+            const int nr = W->N - n < KQ_NR ? W->N - n : KQ_NR;                   \
+            const uint8_t *panel = kq_panel(W, p);                                \
+            int32x4_t zc[4];                                                      \
+            kqn_zero_corr(g, p, zc);                                              \
+            for (int m = m0; m < m1; m += (MR)) {                                 \
+                const int8_t *arow[MR];                                           \
+                int32x4_t acc[MR][4];                                             \
+                KQN_UNROLL                                                        \
+                for (int r = 0; r < (MR); r++)                                    \
+                    arow[r] = g->A + (size_t)(m + r < m1 ? m + r : m1 - 1) * g->lda; \
+                switch (W->bits) {                                                \
+                case 8: TILE(W, panel, 8, arow, acc); break;                      \
+                case 6: TILE(W, panel, 6, arow, acc); break;                      \
+                default: TILE(W, panel, 4, arow, acc); break;                     \
+                }                                                                 \
+                for (int r = 0; r < (MR) && m + r < m1; r++)                      \
+                    kqn_store_row(g, m + r, n, nr, acc[r], zc);                   \
+            }                                                                     \
+        }                                                                         \
+    }
+
 #endif
