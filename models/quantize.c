@@ -1181,7 +1181,7 @@ static int mm_scores(qmmbuf *x, kt_pool *pool, const qsite *pa, const qsite *pb,
     int8_t *row = wc + (size_t)rows * K;
     for (int n = 0; n < N; n++) {
         int zb = qz_affine_codes_s8(&pb->u, b + (size_t)n * ldb, (size_t)K, row);
-        int8_t *hi = wc + (size_t)n * K, *lo = wc + (size_t)(N + n) * K;
+        int8_t *hi = wc + (size_t)n * K;   /* split: the low digits N rows further */
         for (int k = 0; k < K; k++) {
             int d = row[k] - zb;              /* the code minus the zero point */
             if (!split) {
@@ -1189,7 +1189,7 @@ static int mm_scores(qmmbuf *x, kt_pool *pool, const qsite *pa, const qsite *pb,
             } else {
                 int h = (d + 256) / 16 - 16;  /* floor(d / 16), d in -255..255 */
                 hi[k] = (int8_t)h;
-                lo[k] = (int8_t)(d - 16 * h);
+                hi[(size_t)N * K + k] = (int8_t)(d - 16 * h);
             }
         }
     }
@@ -1212,12 +1212,13 @@ static int mm_context(qmmbuf *x, kt_pool *pool, const qsite *ps, const qsite *pv
                       float *out, int ldo)
 {
     int8_t *vt = qbuf_get(&x->a, (size_t)D * Nt + (size_t)D);
-    int8_t *lo = qbuf_get(&x->w, 2 * (size_t)M * Nt), *hi = lo + (size_t)M * Nt;
+    int8_t *lo = qbuf_get(&x->w, 2 * (size_t)M * Nt);   /* then the high region's M rows */
     int32_t *acc = qbuf_get(&x->acc, 2 * (size_t)D * M * sizeof(int32_t));
     kq_weights w;
     char kerr[160];
     if (!vt || !lo || !acc)
         return 0;
+    int8_t *hi = lo + (size_t)M * Nt;
     int8_t *row = vt + (size_t)D * Nt;
     int za = 0;
     for (int n = 0; n < Nt; n++) {
