@@ -167,18 +167,42 @@ typedef struct {
   float *col;     /* [C*kh*kw][np] */
 } kf_im2col_args;
 
-/* Fill rows [begin, end) of the im2col block; row r = (c, ky, kx). */
+/* Fill rows [begin, end) of the im2col block; row r = (c, ky, kx). The
+** block's pixels are walked one output row at a time (no division per
+** pixel); with stride 1 a row's in-bounds part is one contiguous copy. */
 static void kf_im2col_rows(void *arg, int begin, int end) {
   const kf_im2col_args *a = (const kf_im2col_args *)arg;
   for (int r = begin; r < end; r++) {
     int kx = r % a->kw, ky = (r / a->kw) % a->kh, c = r / (a->kw * a->kh);
     const float *xc = a->x + (size_t)c * a->H * a->W;
     float *dst = a->col + (size_t)r * a->np;
-    for (int p = 0; p < a->np; p++) {
-      int oh = (a->p0 + p) / a->Wo, ow = (a->p0 + p) % a->Wo;
-      int ih = oh * a->stride - a->pad + ky, iw = ow * a->stride - a->pad + kx;
-      dst[p] = (ih >= 0 && ih < a->H && iw >= 0 && iw < a->W)
-                   ? xc[(size_t)ih * a->W + iw] : 0.0f;
+    int oh = a->p0 / a->Wo, ow = a->p0 % a->Wo;
+    for (int p = 0; p < a->np; oh++, ow = 0) {
+      int n = a->Wo - ow < a->np - p ? a->Wo - ow : a->np - p;  /* pixels of this output row */
+      int ih = oh * a->stride - a->pad + ky;
+      float *d = dst + p;
+      p += n;
+      if (ih < 0 || ih >= a->H) {
+        memset(d, 0, (size_t)n * sizeof(float));
+        continue;
+      }
+      const float *xr = xc + (size_t)ih * a->W;
+      int iw0 = ow * a->stride - a->pad + kx;   /* input column of d[0] */
+      if (a->stride == 1) {
+        /* d[i] reads xr[iw0 + i]: zeros before column 0 and from column W */
+        int lo = iw0 < 0 ? -iw0 : 0, hi = a->W - iw0;
+        if (lo > n) lo = n;
+        if (hi > n) hi = n;
+        if (hi < lo) hi = lo;
+        memset(d, 0, (size_t)lo * sizeof(float));
+        memcpy(d + lo, xr + iw0 + lo, (size_t)(hi - lo) * sizeof(float));
+        memset(d + hi, 0, (size_t)(n - hi) * sizeof(float));
+      } else {
+        for (int i = 0; i < n; i++) {
+          int iw = iw0 + i * a->stride;
+          d[i] = (iw >= 0 && iw < a->W) ? xr[iw] : 0.0f;
+        }
+      }
     }
   }
 }
@@ -299,22 +323,28 @@ static void kf_bilinear_taps(int in, int out, int align_corners, int dst,
 void kf_resize_bilinear(const float *x, int C, int H, int W, float *y,
                         int Ho, int Wo, int align_corners) {
   if (C <= 0 || H <= 0 || W <= 0 || Ho <= 0 || Wo <= 0) return;
-  for (int c = 0; c < C; c++) {
-    const float *xc = x + (size_t)c * H * W;
-    float *yc = y + (size_t)c * Ho * Wo;
-    for (int oh = 0; oh < Ho; oh++) {
-      int h0, h1;
-      float lh0, lh1;
-      kf_bilinear_taps(H, Ho, align_corners, oh, &h0, &h1, &lh0, &lh1);
-      const float *r0 = xc + (size_t)h0 * W, *r1 = xc + (size_t)h1 * W;
-      for (int ow = 0; ow < Wo; ow++) {
-        int w0, w1;
-        float lw0, lw1;
-        /* Recomputed per pixel to keep the code short and allocation-free;
-        ** a resize is a tiny fraction of a network's time. */
-        kf_bilinear_taps(W, Wo, align_corners, ow, &w0, &w1, &lw0, &lw1);
-        yc[(size_t)oh * Wo + ow] =
-            lh0 * (lw0 * r0[w0] + lw1 * r0[w1]) + lh1 * (lw0 * r1[w0] + lw1 * r1[w1]);
+  /* The column taps are the same for every row and channel: computed once
+  ** per chunk of output columns (on the stack, no allocation), then used by
+  ** all of them. Same arithmetic per pixel as computing them in place. */
+  enum { CHUNK = 256 };
+  int w0[CHUNK], w1[CHUNK];
+  float lw0[CHUNK], lw1[CHUNK];
+  for (int ow0 = 0; ow0 < Wo; ow0 += CHUNK) {
+    int nw = Wo - ow0 < CHUNK ? Wo - ow0 : CHUNK;
+    for (int j = 0; j < nw; j++)
+      kf_bilinear_taps(W, Wo, align_corners, ow0 + j, &w0[j], &w1[j], &lw0[j], &lw1[j]);
+    for (int c = 0; c < C; c++) {
+      const float *xc = x + (size_t)c * H * W;
+      float *yc = y + (size_t)c * Ho * Wo + ow0;
+      for (int oh = 0; oh < Ho; oh++) {
+        int h0, h1;
+        float lh0, lh1;
+        kf_bilinear_taps(H, Ho, align_corners, oh, &h0, &h1, &lh0, &lh1);
+        const float *r0 = xc + (size_t)h0 * W, *r1 = xc + (size_t)h1 * W;
+        float *yr = yc + (size_t)oh * Wo;
+        for (int j = 0; j < nw; j++)
+          yr[j] = lh0 * (lw0[j] * r0[w0[j]] + lw1[j] * r0[w1[j]]) +
+                  lh1 * (lw0[j] * r1[w0[j]] + lw1[j] * r1[w1[j]]);
       }
     }
   }
