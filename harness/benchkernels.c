@@ -2,8 +2,9 @@
 ** benchkernels: `risq bench kernels` (see benchkernels.h for what it owns).
 **
 ** For every distinct GEMM shape of the chosen set, in this order:
-**   1. make the operands (deterministic random data; integer weights packed
-**      with kq_pack_weights outside any timed region);
+**   1. make the operands (deterministic random data; weights packed with
+**      kq_pack_weights and kf_pack_nt outside any timed region, as the
+**      model packs its layers' weights once at load);
 **   2. correctness, before any timing: own int8 and int4 = oneDNN's
 **      dnnl_gemm_u8s8s32 on the same codes, element for element (when oneDNN
 **      is built in); own fp32 within 2 (2K+4) eps sum|a||w| of OpenBLAS; and,
@@ -202,7 +203,7 @@ void bk_shapes_free(bk_shapes *s)
 
 enum { BK_OWN_FP32, BK_OPENBLAS, BK_OWN_INT8, BK_OWN_INT4, BK_ONEDNN, BK_NIMPL };
 
-/* own-fp32: kf_gemm_nt; openblas: cblas_sgemm; own-int8 / own-int4:
+/* own-fp32: kf_gemm_nt_packed; openblas: cblas_sgemm; own-int8 / own-int4:
 ** kq_gemm_s32 on 8- / 4-bit packed weights; onednn: dnnl_gemm_u8s8s32. */
 static const struct {
     const char *name;   /* method in the history, column in the table */
@@ -247,6 +248,7 @@ typedef struct bk_data {
     int8_t *A8, *W8, *W4;
     int zu;
     kq_weights q8, q4;
+    kf_packed *wf;       /* W packed for the own fp32 GEMM */
     int32_t *C32;
 } bk_data;
 
@@ -277,6 +279,7 @@ static void bk_free_data(bk_data *d)
     free(d->C32);
     kq_weights_free(&d->q8);
     kq_weights_free(&d->q4);
+    kf_packed_free(d->wf);
     memset(d, 0, sizeof *d);
 }
 
@@ -324,6 +327,12 @@ static int bk_make(bk_data *d, int M, int N, int K, char *err, size_t errlen)
         bk_free_data(d);
         return -1;
     }
+    d->wf = kf_pack_nt(N, K, d->W, K);
+    if (!d->wf) {
+        snprintf(err, errlen, "%dx%dx%d: out of memory for the packed fp32 weights", M, N, K);
+        bk_free_data(d);
+        return -1;
+    }
     return 0;
 }
 
@@ -332,8 +341,8 @@ static int bk_call(const bk_env *e, bk_data *d, int impl, char *err, size_t errl
 {
     int M = d->M, N = d->N, K = d->K, rc = 0;
     switch (impl) {
-    case BK_OWN_FP32:
-        rc = kf_gemm_nt_isa(e->isa, e->pool, M, N, K, d->A, K, d->W, K, NULL, d->C, N);
+    case BK_OWN_FP32: /* (e->isa is the active ISA, for which d->wf was packed) */
+        kf_gemm_nt_packed(e->pool, M, d->A, K, d->wf, NULL, d->C, N);
         break;
     case BK_OWN_INT8:
         rc = kq_gemm_s32_isa(e->isa, e->pool, M, d->A8, K, d->zu - 128, &d->q8, d->C32, N);
@@ -834,7 +843,8 @@ static const char usage_bench[] =
     "\n"
     "Time the project's own GEMM kernels against the reference libraries on the\n"
     "matrix shapes the models really run, side by side in one process:\n"
-    "  own-fp32   kf_gemm_nt, the fp32 GEMM every float layer uses\n"
+    "  own-fp32   kf_gemm_nt_packed, the fp32 GEMM every float layer uses, on\n"
+    "             weights packed once as the model packs them (packing not timed)\n"
     "  openblas   OpenBLAS cblas_sgemm (when risq was built with OpenBLAS)\n"
     "  own-int8   kq_gemm_s32 on 8-bit packed weights (packing not timed)\n"
     "  own-int4   kq_gemm_s32 on 4-bit packed weights (packing not timed)\n"
@@ -1131,6 +1141,11 @@ int bk_main(int argc, char **argv)
         if (!ki_isa_supported(o.isa)) {
             fprintf(stderr, "risq bench kernels: --isa %s: this binary or CPU cannot run it (CPU features: %s)\n",
                     o.isa_name, ki_cpu_features());
+            return 2;
+        }
+        /* the process's choice too: own-fp32 packs its weights for it */
+        if (ki_isa_set(o.isa, err, sizeof err)) {
+            fprintf(stderr, "risq bench kernels: --isa %s: %s\n", o.isa_name, err);
             return 2;
         }
     }

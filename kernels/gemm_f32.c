@@ -245,7 +245,26 @@ typedef struct {
   kt_pool *pool;   /* only used by the parallel front end */
   int split_n;     /* parallel split over columns (1) or rows (0) */
   const kf_variant *v;
+  /* Operands packed in advance (kf_pack_lhs / kf_pack_nt), or NULL: then A
+  ** or B above is not read. pa_row / pb_col: the first row of A / column of
+  ** B of this sub-problem within the packed operand (a panel multiple). */
+  const kf_packed *pa, *pb;
+  int pa_row, pb_col;
 } kf_gemm_args;
+
+/* An operand packed once (see gemm_f32.h): every KC slice of K holds the
+** panels of all rows_p rows, each panel as the packers above write it, so
+** slice pc starts at data + pc * rows_p (slices before the last are KC
+** deep) and the panel of row/column r (a panel multiple) at + r * kc. */
+struct kf_packed {
+  const kf_variant *v; /* the variant it was packed for */
+  int lhs;             /* 1: A (MR-row panels), 0: "nt" B (NR-column panels) */
+  int rows, K;         /* M (lhs) or N (nt) rows of K values */
+  int rows_p;          /* rows rounded up to the panel size */
+  const float *src;    /* what was packed, row stride lds (kept for fallback) */
+  int lds;
+  float *data;
+};
 
 /* Offset of column j of B in the packed-B sense. */
 static const float *kf_b_col(const kf_gemm_args *g, int j, int k) {
@@ -269,20 +288,29 @@ static void kf_gemm_blocked(const kf_gemm_args *g, float *Ap, int mc_max, float 
 
       for (int ic = 0; ic < g->M; ic += mc_max) {
         int mc = g->M - ic < mc_max ? g->M - ic : mc_max;
-        kf_pack_a(mc, kc, g->A + (size_t)ic * g->lda + pc, g->lda, Ap);
+        const float *ap = Ap;
+        if (g->pa)
+          ap = g->pa->data + (size_t)pc * g->pa->rows_p + (size_t)(g->pa_row + ic) * kc;
+        else
+          kf_pack_a(mc, kc, g->A + (size_t)ic * g->lda + pc, g->lda, Ap);
 
         for (int jr = 0; jr < nc; jr += NR) {
           int nr = nc - jr < NR ? nc - jr : NR;
-          float *bp = Bp + (size_t)jr * kc;  /* panel jr/NR, NR*kc each */
-          /* B panels are packed while the first row block uses them, so
-          ** each is still in L1 for its first tiles (what matters when M is
-          ** small and B is packed once for few tiles); later row blocks
-          ** reuse the packed slice. */
-          if (ic == 0) pack_b(nr, kc, kf_b_col(g, jc + jr, pc), g->ldb, bp);
+          const float *bp;
+          if (g->pb) {
+            bp = g->pb->data + (size_t)pc * g->pb->rows_p + (size_t)(g->pb_col + jc + jr) * kc;
+          } else {
+            /* Panel jr/NR, NR*kc each. B panels are packed while the first
+            ** row block uses them, so each is still in L1 for its first
+            ** tiles (what matters when M is small and B is packed once for
+            ** few tiles); later row blocks reuse the packed slice. */
+            bp = Bp + (size_t)jr * kc;
+            if (ic == 0) pack_b(nr, kc, kf_b_col(g, jc + jr, pc), g->ldb, Bp + (size_t)jr * kc);
+          }
           const float *bias = g->bias && first ? g->bias + jc + jr : NULL;
           for (int ir = 0; ir < mc; ir += KF_MR) {
             int mr = mc - ir < KF_MR ? mc - ir : KF_MR;
-            v->tile(kc, Ap + (size_t)ir * kc, bp, g->C + (size_t)(ic + ir) * g->ldc + jc + jr,
+            v->tile(kc, ap + (size_t)ir * kc, bp, g->C + (size_t)(ic + ir) * g->ldc + jc + jr,
                     g->ldc, mr, nr, bias, first);
           }
         }
@@ -313,8 +341,9 @@ static void kf_gemm_serial(const kf_gemm_args *g) {
   int kc = g->K < KF_KC ? g->K : KF_KC;
   int mc = g->M < KF_MC ? kf_round_up(g->M, KF_MR) : KF_MC;
   int nc = g->N < KF_NC ? kf_round_up(g->N, NR) : KF_NC;
-  float *Ap = kf_aligned_floats((size_t)mc * kc);
-  float *Bp = kf_aligned_floats((size_t)kc * nc);
+  /* (a packed operand needs no buffer; one float keeps the test simple) */
+  float *Ap = kf_aligned_floats(g->pa ? 1 : (size_t)mc * kc);
+  float *Bp = kf_aligned_floats(g->pb ? 1 : (size_t)kc * nc);
   if (Ap && Bp) {
     kf_gemm_blocked(g, Ap, mc, Bp, nc);
   } else {
@@ -340,14 +369,16 @@ static void kf_gemm_range(void *arg, int begin, int end) {
     int j0 = begin * NR;
     int j1 = end * NR < g->N ? end * NR : g->N;
     sub.N = j1 - j0;
-    sub.B = kf_b_col(g, j0, 0);
+    sub.B = g->pb ? NULL : kf_b_col(g, j0, 0);
+    sub.pb_col += j0;
     sub.bias = g->bias ? g->bias + j0 : NULL;
     sub.C = g->C + j0;
   } else {
     int i0 = begin * KF_MR;
     int i1 = end * KF_MR < g->M ? end * KF_MR : g->M;
     sub.M = i1 - i0;
-    sub.A = g->A + (size_t)i0 * g->lda;
+    sub.A = g->pa ? NULL : g->A + (size_t)i0 * g->lda;
+    sub.pa_row += i0;
     sub.C = g->C + (size_t)i0 * g->ldc;
   }
   kf_gemm_serial(&sub);
@@ -375,19 +406,27 @@ static void kf_gemm_run(kf_gemm_args *g) {
   kt_parallel_for(g->pool, npanels, grain, kf_gemm_range, g);
 }
 
+/* The arguments of one product on variant v, nothing packed in advance. */
+static kf_gemm_args kf_args(const kf_variant *v, kt_pool *pool, int nt, int M, int N, int K,
+                            const float *A, int lda, const float *B, int ldb,
+                            const float *bias, float *C, int ldc) {
+  kf_gemm_args g = {M, N, K, A, lda, B, ldb, bias, C, ldc, nt, pool, 1, v, NULL, NULL, 0, 0};
+  return g;
+}
+
 void kf_gemm_nt(kt_pool *pool, int M, int N, int K,
                 const float *A, int lda, const float *B, int ldb,
                 const float *bias, float *C, int ldc) {
-  kf_gemm_args g = {M, N, K, A, lda, B, ldb, bias, C, ldc, 1, pool, 1,
-                    kf_variant_for(ki_isa_active())};
+  kf_gemm_args g = kf_args(kf_variant_for(ki_isa_active()), pool, 1, M, N, K, A, lda, B, ldb,
+                           bias, C, ldc);
   kf_gemm_run(&g);
 }
 
 void kf_gemm_nn(kt_pool *pool, int M, int N, int K,
                 const float *A, int lda, const float *B, int ldb,
                 float *C, int ldc) {
-  kf_gemm_args g = {M, N, K, A, lda, B, ldb, NULL, C, ldc, 0, pool, 1,
-                    kf_variant_for(ki_isa_active())};
+  kf_gemm_args g = kf_args(kf_variant_for(ki_isa_active()), pool, 0, M, N, K, A, lda, B, ldb,
+                           NULL, C, ldc);
   kf_gemm_run(&g);
 }
 
@@ -395,7 +434,7 @@ int kf_gemm_nt_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
                    const float *A, int lda, const float *B, int ldb,
                    const float *bias, float *C, int ldc) {
   if (!ki_isa_supported(isa)) return -1;
-  kf_gemm_args g = {M, N, K, A, lda, B, ldb, bias, C, ldc, 1, pool, 1, kf_variant_for(isa)};
+  kf_gemm_args g = kf_args(kf_variant_for(isa), pool, 1, M, N, K, A, lda, B, ldb, bias, C, ldc);
   kf_gemm_run(&g);
   return 0;
 }
@@ -404,9 +443,73 @@ int kf_gemm_nn_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
                    const float *A, int lda, const float *B, int ldb,
                    float *C, int ldc) {
   if (!ki_isa_supported(isa)) return -1;
-  kf_gemm_args g = {M, N, K, A, lda, B, ldb, NULL, C, ldc, 0, pool, 1, kf_variant_for(isa)};
+  kf_gemm_args g = kf_args(kf_variant_for(isa), pool, 0, M, N, K, A, lda, B, ldb, NULL, C, ldc);
   kf_gemm_run(&g);
   return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operands packed in advance.                                                */
+
+static kf_packed *kf_pack(int lhs, int rows, int K, const float *W, int ldw) {
+  if (rows <= 0 || K <= 0 || ldw < K || !W) return NULL;
+  kf_packed *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->v = kf_variant_for(ki_isa_active());
+  p->lhs = lhs;
+  p->rows = rows;
+  p->K = K;
+  p->rows_p = kf_round_up(rows, lhs ? KF_MR : p->v->nr);
+  p->src = W;
+  p->lds = ldw;
+  p->data = kf_aligned_floats((size_t)p->rows_p * K);
+  if (!p->data) {
+    free(p);
+    return NULL;
+  }
+  for (int pc = 0; pc < K; pc += KF_KC) {
+    int kc = K - pc < KF_KC ? K - pc : KF_KC;
+    float *d = p->data + (size_t)pc * p->rows_p;
+    if (lhs)
+      kf_pack_a(rows, kc, W + pc, ldw, d);
+    else
+      p->v->pack_b_nt(rows, kc, W + pc, ldw, d);
+  }
+  return p;
+}
+
+kf_packed *kf_pack_nt(int N, int K, const float *W, int ldw) { return kf_pack(0, N, K, W, ldw); }
+
+kf_packed *kf_pack_lhs(int M, int K, const float *W, int ldw) { return kf_pack(1, M, K, W, ldw); }
+
+void kf_packed_free(kf_packed *p) {
+  if (!p) return;
+  free(p->data);
+  free(p);
+}
+
+const float *kf_packed_source(const kf_packed *p) { return p ? p->src : NULL; }
+
+size_t kf_packed_bytes(const kf_packed *p) {
+  return p ? sizeof *p + (size_t)p->rows_p * p->K * sizeof(float) : 0;
+}
+
+void kf_gemm_nt_packed(kt_pool *pool, int M, const float *A, int lda, const kf_packed *W,
+                       const float *bias, float *C, int ldc) {
+  const kf_variant *v = kf_variant_for(ki_isa_active());
+  kf_gemm_args g = kf_args(v, pool, 1, M, W->rows, W->K, A, lda, W->src, W->lds, bias, C, ldc);
+  /* Packed for another variant (the active ISA changed since): the same
+  ** product from the source, as kf_gemm_nt gives it. */
+  if (!W->lhs && W->v == v) g.pb = W;
+  kf_gemm_run(&g);
+}
+
+void kf_gemm_nn_packed(kt_pool *pool, const kf_packed *A, int N, const float *B, int ldb,
+                       float *C, int ldc) {
+  const kf_variant *v = kf_variant_for(ki_isa_active());
+  kf_gemm_args g = kf_args(v, pool, 0, A->rows, N, A->K, A->src, A->lds, B, ldb, NULL, C, ldc);
+  if (A->lhs && A->v == v) g.pa = A;
+  kf_gemm_run(&g);
 }
 
 const char *kf_gemm_variant_name(ki_isa isa) {

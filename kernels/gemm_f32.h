@@ -14,6 +14,8 @@
 #ifndef RISQ_KERNELS_GEMM_F32_H
 #define RISQ_KERNELS_GEMM_F32_H
 
+#include <stddef.h>
+
 #include "kernels/isa.h"
 #include "kernels/threadpool.h"
 
@@ -35,6 +37,30 @@ int kf_gemm_nt_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
 int kf_gemm_nn_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
                    const float *A, int lda, const float *B, int ldb,
                    float *C, int ldc);
+
+/* Weights packed once, for products that reuse them (a layer's weights
+** across forward passes). The packed copy holds the panels that kf_gemm_nt /
+** kf_gemm_nn would build on every call, for the variant of the ISA active
+** when packing, so the products below give the same bits as the unpacked
+** calls and only skip the packing. If the active ISA's variant differs at
+** the time of the product, it runs unpacked from the source, which must
+** therefore stay valid (and unchanged) while the packed copy is used.
+** Returns NULL for bad sizes or when out of memory. */
+typedef struct kf_packed kf_packed;
+kf_packed *kf_pack_nt(int N, int K, const float *W, int ldw);  /* W[N][K] as B of kf_gemm_nt */
+kf_packed *kf_pack_lhs(int M, int K, const float *W, int ldw); /* W[M][K] as A of kf_gemm_nn */
+void kf_packed_free(kf_packed *p);
+const float *kf_packed_source(const kf_packed *p); /* the W it was packed from */
+size_t kf_packed_bytes(const kf_packed *p);        /* memory it holds */
+
+/* C[M x N] = A[M x K] * W^T (+ bias), W from kf_pack_nt (N, K from there):
+** the bits of kf_gemm_nt(pool, M, N, K, A, lda, W, ldw, bias, C, ldc). */
+void kf_gemm_nt_packed(kt_pool *pool, int M, const float *A, int lda, const kf_packed *W,
+                       const float *bias, float *C, int ldc);
+/* C[M x N] = W[M x K] * B[K x N], W from kf_pack_lhs: the bits of
+** kf_gemm_nn(pool, M, N, K, W, ldw, B, ldb, C, ldc). */
+void kf_gemm_nn_packed(kt_pool *pool, const kf_packed *W, int N, const float *B, int ldb,
+                       float *C, int ldc);
 
 /* Which fp32 variant runs for isa: "avx2" or "scalar". */
 const char *kf_gemm_variant_name(ki_isa isa);

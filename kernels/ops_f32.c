@@ -232,9 +232,19 @@ static void kf_conv2d_direct(const float *x, int C, int H, int W, const float *w
       }
 }
 
-void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
-               const float *w, const float *bias, int O, int kh, int kw,
-               int stride, int pad, float *y, float *scratch) {
+/* y[O][cols] = w[O][kdim] * b[kdim][cols] (row stride ldb of b, ldc of y),
+** on the weights packed in advance when wp is not NULL. */
+static void kf_conv_gemm(kt_pool *pool, const float *w, const kf_packed *wp, int O, int cols,
+                         int kdim, const float *b, int ldb, float *y, int ldc) {
+  if (wp)
+    kf_gemm_nn_packed(pool, wp, cols, b, ldb, y, ldc);
+  else
+    kf_gemm_nn(pool, O, cols, kdim, w, kdim, b, ldb, y, ldc);
+}
+
+static void kf_conv2d_any(kt_pool *pool, const float *x, int C, int H, int W, const float *w,
+                          const kf_packed *wp, const float *bias, int O, int kh, int kw,
+                          int stride, int pad, float *y, float *scratch) {
   int Ho = kf_conv_out(H, kh, stride, pad), Wo = kf_conv_out(W, kw, stride, pad);
   if (Ho == 0 || Wo == 0 || O <= 0) return;
   int npix = Ho * Wo;
@@ -242,7 +252,7 @@ void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
 
   if (kf_conv_is_pointwise(kh, kw, stride, pad)) {
     /* y[O][HW] = w[O][C] * x[C][HW] */
-    kf_gemm_nn(pool, O, npix, C, w, C, x, npix, y, npix);
+    kf_conv_gemm(pool, w, wp, O, npix, C, x, npix, y, npix);
   } else {
     float *col = scratch;
     if (!col) col = malloc(kf_conv2d_scratch(C, H, W, kh, kw, stride, pad) * sizeof(float));
@@ -257,7 +267,7 @@ void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
         /* Copying is cheap: split only when a chunk has ~16K elements. */
         kt_parallel_for(pool, kdim, 16384 / a.np + 1, kf_im2col_rows, &a);
         /* y[:, p0:p0+np] = w[O][kdim] * col[kdim][np] */
-        kf_gemm_nn(pool, O, a.np, kdim, w, kdim, col, a.np, y + p0, npix);
+        kf_conv_gemm(pool, w, wp, O, a.np, kdim, col, a.np, y + p0, npix);
       }
       if (col != scratch) free(col);
     }
@@ -269,6 +279,19 @@ void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
       for (int p = 0; p < npix; p++) yo[p] += bias[o];
     }
   }
+}
+
+void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
+               const float *w, const float *bias, int O, int kh, int kw,
+               int stride, int pad, float *y, float *scratch) {
+  kf_conv2d_any(pool, x, C, H, W, w, NULL, bias, O, kh, kw, stride, pad, y, scratch);
+}
+
+void kf_conv2d_packed(kt_pool *pool, const float *x, int C, int H, int W,
+                      const kf_packed *wp, const float *bias, int O, int kh, int kw,
+                      int stride, int pad, float *y, float *scratch) {
+  kf_conv2d_any(pool, x, C, H, W, kf_packed_source(wp), wp, bias, O, kh, kw, stride, pad, y,
+                scratch);
 }
 
 void kf_bn_fold(float *w, float *bias_inout, int O, int per_out,

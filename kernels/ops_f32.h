@@ -11,6 +11,7 @@
 #define RISQ_KERNELS_OPS_F32_H
 
 #include <stddef.h>
+#include "kernels/gemm_f32.h"
 #include "kernels/threadpool.h"
 
 /* y[r][:] = (x[r][:] - mean) / sqrt(var + eps) * gamma + beta   (biased var,
@@ -37,6 +38,11 @@ size_t kf_conv2d_scratch(int C, int H, int W, int kh, int kw, int stride, int pa
 void kf_conv2d(kt_pool *pool, const float *x, int C, int H, int W,
                const float *w, const float *bias, int O, int kh, int kw,
                int stride, int pad, float *y, float *scratch);
+/* The same with w packed once by kf_pack_lhs(O, C * kh * kw, w, C * kh * kw)
+** (kernels/gemm_f32.h): same bits, no packing of the weights per call. */
+void kf_conv2d_packed(kt_pool *pool, const float *x, int C, int H, int W,
+                      const kf_packed *wp, const float *bias, int O, int kh, int kw,
+                      int stride, int pad, float *y, float *scratch);
 
 /* Fold inference BatchNorm into the preceding conv: w[o][...] *= g[o]/sqrt(v[o]+eps),
 ** b[o] = (b[o] - m[o]) * g[o]/sqrt(v[o]+eps) + beta[o]. bias_inout must hold O

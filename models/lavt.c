@@ -118,6 +118,8 @@ struct lavt_model {
     lavt_site *sites;
     float ***site_slot;    /* weight sites: the pointer the forward pass reads */
     float **site_fp32;     /* weight sites: the loaded weights */
+    kf_packed **site_packed; /* weight sites: what the slot holds, packed once for the fp32
+                           ** GEMM (NULL when out of memory: then packed per call) */
     int nsites, capsites;
     int s_pe, s_cls;       /* activation site ids */
     lavt_act_hook act_fn;
@@ -823,8 +825,11 @@ static void free_struct(lavt_model *m)
     free(m->bl);
     free(m->arena_mem);
     free(m->sites);
+    for (int i = 0; i < m->nsites; i++)
+        kf_packed_free(m->site_packed[i]);
     free(m->site_slot);
     free(m->site_fp32);
+    free(m->site_packed);
     if (m->vocab)
         tok_free(m->vocab);
     free(m);
@@ -1283,6 +1288,10 @@ static int add_site(lavt_model *m, lavt_site_kind kind, const char *group, float
         if (!fp)
             return -1;
         m->site_fp32 = fp;
+        kf_packed **pk = realloc(m->site_packed, (size_t)cap * sizeof *pk);
+        if (!pk)
+            return -1;
+        m->site_packed = pk;
         m->capsites = cap;
     }
     int id = m->nsites++;
@@ -1302,6 +1311,7 @@ static int add_site(lavt_model *m, lavt_site_kind kind, const char *group, float
     t->pair = -1;
     m->site_slot[id] = slot;
     m->site_fp32[id] = slot ? *slot : NULL;
+    m->site_packed[id] = NULL;
     return id;
 }
 
@@ -1489,6 +1499,22 @@ const char *lavt_site_kind_name(lavt_site_kind k)
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
+/* Pack what weight site `site`'s slot holds for the fp32 GEMM of the active
+** ISA (lavt_forward's products then skip packing the weights on every
+** call: same bits, see kernels/gemm_f32.h). Convolutions use their weights
+** as the left-hand operand, linear layers as the transposed right-hand one. */
+static void pack_site(lavt_model *m, int site)
+{
+    kf_packed_free(m->site_packed[site]);
+    m->site_packed[site] = NULL;
+    const lavt_site *t = &m->sites[site];
+    if (!m->site_slot[site] || !*m->site_slot[site])
+        return;
+    const float *w = *m->site_slot[site];
+    m->site_packed[site] = t->conv ? kf_pack_lhs(t->rows, t->cols, w, t->cols)
+                                   : kf_pack_nt(t->rows, t->cols, w, t->cols);
+}
+
 const float *lavt_site_weight_fp32(const lavt_model *m, int site)
 {
     return (site >= 0 && site < m->nsites) ? m->site_fp32[site] : NULL;
@@ -1500,6 +1526,7 @@ void lavt_site_set_weight(lavt_model *m, int site, const float *w)
         return;
     /* the forward pass only reads through the slot; it never writes weights */
     *m->site_slot[site] = w ? (float *)(uintptr_t)w : m->site_fp32[site];
+    pack_site(m, site);
 }
 
 void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx)
@@ -1526,13 +1553,15 @@ void lavt_set_mm_hook(lavt_model *m, lavt_mm_hook fn, void *ctx)
 static void linear(lavt_model *m, kt_pool *pool, int act, int u, int M, int N, int K,
                    const float *x, int ldx, const float *W, const float *bias, float *y, int ldy)
 {
-    if (m->lin_fn) {
-        int w = m->sites[act].users[u];
-        assert(*m->site_slot[w] == W && m->sites[w].rows == N && m->sites[w].cols == K);
-        if (m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, bias, y, ldy))
-            return;
-    }
-    kf_gemm_nt(pool, M, N, K, x, ldx, W, K, bias, y, ldy);
+    int w = m->sites[act].users[u];
+    assert(*m->site_slot[w] == W && m->sites[w].rows == N && m->sites[w].cols == K);
+    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, bias, y, ldy))
+        return;
+    const kf_packed *p = m->site_packed[w];
+    if (p && kf_packed_source(p) == W)
+        kf_gemm_nt_packed(pool, M, x, ldx, p, bias, y, ldy);
+    else
+        kf_gemm_nt(pool, M, N, K, x, ldx, W, K, bias, y, ldy);
 }
 
 void lavt_set_conv_hook(lavt_model *m, lavt_conv_hook fn, void *ctx)
@@ -1547,14 +1576,18 @@ static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, i
                  const float *w, const float *bias, int O, int kh, int kw, int stride, int pad,
                  float *y, float *scratch)
 {
+    int ws = m->sites[act].users[0];
+    assert(*m->site_slot[ws] == w && m->sites[ws].rows == O && m->sites[ws].cols == C * kh * kw);
     if (m->conv_fn) {
-        int ws = m->sites[act].users[0];
-        assert(*m->site_slot[ws] == w && m->sites[ws].rows == O && m->sites[ws].cols == C * kh * kw);
         lavt_conv_geom g = { C, H, W, kh, kw, stride, pad };
         if (m->conv_fn(m->conv_ctx, pool, ws, x, &g, bias, y))
             return;
     }
-    kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
+    const kf_packed *p = m->site_packed[ws];
+    if (p && kf_packed_source(p) == w)
+        kf_conv2d_packed(pool, x, C, H, W, p, bias, O, kh, kw, stride, pad, y, scratch);
+    else
+        kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
 }
 
 /* An attention product (see lavt_mm_hook): out[M][N] = A[M][K] B^T (bt) or
@@ -1641,6 +1674,8 @@ int lavt_load(const char *dir, lavt_model **out, char *err, size_t errlen)
         set_err(err, errlen, "%s: out of memory", dir);
         goto fail;
     }
+    for (int i = 0; i < m->nsites; i++)
+        pack_site(m, i);
     *out = m;
     return 0;
 fail:

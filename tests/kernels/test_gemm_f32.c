@@ -5,7 +5,9 @@
 ** and the 6x16 tile, K = 1, K around the KC = 256 slice, leading dimensions
 ** wider than the matrices), with guard values around and between the output
 ** rows, NaN in the unused input padding, and bit-identical results for 1, 2
-** and 3 threads. Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant.
+** and 3 threads. Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant,
+** and products on weights packed in advance (kf_pack_nt / kf_pack_lhs) give
+** the bits of the unpacked calls, also after the active ISA changed.
 ** Prints one line per check; exits non-zero on any failure.
 */
 #include <float.h>
@@ -221,6 +223,83 @@ static void test_active(kt_pool *pool) {
   free(A); free(B); free(bias); free(c1); free(c2);
 }
 
+/* Packed in advance vs packed per call, on the active ISA's variant: the
+** same bits for every thread count, guards intact. Shapes cover partial
+** panels, several K slices (KC = 256), more rows than one row block (MC =
+** 192) and more columns than one column block (NC = 2048). */
+static void test_packed(kt_pool *pools[3]) {
+  static const int shapes[][3] = {
+    {1, 1, 1}, {5, 17, 9}, {20, 770, 261}, {300, 257, 300}, {7, 2100, 40}, {200, 9, 1030},
+    {64, 96, 512}, {13, 6, 257},
+  };
+  const char *v = kf_gemm_variant_name(ki_isa_active());
+  char msg[200];
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ok = 1;
+    int lda = K + 3, ldw = K + 1, ldc = N + 2;
+    float *A = mat_alloc(M, K, lda), *Wn = mat_alloc(N, K, ldw), *Wm = mat_alloc(M, K, ldw);
+    float *Bn = mat_alloc(K, N, ldc), *bias = mat_alloc(1, N, N);
+    kf_packed *pn = kf_pack_nt(N, K, Wn, ldw), *pm = kf_pack_lhs(M, K, Wm, ldw);
+    ok = pn && pm && kf_packed_source(pn) == Wn && kf_packed_bytes(pm) >= sizeof(float) * M * K;
+    float *want = out_alloc(M, ldc), *got = out_alloc(M, ldc);
+    for (int form = 0; ok && form < 2; form++) {
+      if (form == 0)
+        kf_gemm_nt(pools[1], M, N, K, A, lda, Wn, ldw, bias, want + GUARD, ldc);
+      else
+        kf_gemm_nn(pools[1], M, N, K, Wm, ldw, Bn, ldc, want + GUARD, ldc);
+      for (int t = 0; t < 4; t++) {
+        kt_pool *pool = t == 0 ? NULL : pools[t - 1];
+        for (size_t i = 0; i < (size_t)GUARD * 2 + (size_t)M * ldc; i++) got[i] = canary();
+        if (form == 0)
+          kf_gemm_nt_packed(pool, M, A, lda, pn, bias, got + GUARD, ldc);
+        else
+          kf_gemm_nn_packed(pool, pm, N, Bn, ldc, got + GUARD, ldc);
+        if (!guards_intact(got, M, N, ldc) ||
+            memcmp(got, want, ((size_t)GUARD * 2 + (size_t)M * ldc) * sizeof(float))) {
+          printf("     %s packed differs from unpacked (threads=%d)\n", form ? "nn" : "nt", t);
+          ok = 0;
+        }
+      }
+    }
+    snprintf(msg, sizeof msg, "%s packed weights M=%d N=%d K=%d: nt and nn bits = unpacked, threads 1/2/3",
+             v, M, N, K);
+    check(ok, msg);
+    kf_packed_free(pn);
+    kf_packed_free(pm);
+    free(A); free(Wn); free(Wm); free(Bn); free(bias); free(want); free(got);
+  }
+  check(!kf_pack_nt(0, 4, NULL, 4) && !kf_pack_lhs(3, 4, (const float[12]){0}, 2),
+        "packing refuses empty sizes, a NULL matrix and a row stride below K");
+  kf_packed_free(NULL);
+}
+
+/* Weights packed for one variant, the product run after the active ISA
+** switched to another: it falls back to the unpacked product of the new
+** variant. */
+static void test_packed_switch(ki_isa from, ki_isa to) {
+  const int M = 11, N = 37, K = 300;
+  float *A = mat_alloc(M, K, K), *W = mat_alloc(N, K, K), *Wm = mat_alloc(M, K, K);
+  float *c1 = malloc(sizeof(float) * M * N), *c2 = malloc(sizeof(float) * M * N);
+  char err[200], msg[200];
+  int ok = !ki_isa_set(from, err, sizeof err);
+  kf_packed *pn = kf_pack_nt(N, K, W, K), *pm = kf_pack_lhs(M, K, Wm, K);
+  ok = ok && pn && pm && !ki_isa_set(to, err, sizeof err);
+  if (ok) {
+    kf_gemm_nt_packed(NULL, M, A, K, pn, NULL, c1, N);
+    kf_gemm_nt(NULL, M, N, K, A, K, W, K, NULL, c2, N);
+    ok = !memcmp(c1, c2, sizeof(float) * M * N);
+    kf_gemm_nn_packed(NULL, pm, N, W, N, c1, N);
+    kf_gemm_nn(NULL, M, N, K, Wm, K, W, N, c2, N);
+    ok = ok && !memcmp(c1, c2, sizeof(float) * M * N);
+  }
+  snprintf(msg, sizeof msg, "packed for %s, run on %s: the bits of the %s variant unpacked",
+           kf_gemm_variant_name(from), kf_gemm_variant_name(to), kf_gemm_variant_name(to));
+  check(ok, msg);
+  kf_packed_free(pn);
+  kf_packed_free(pm);
+  free(A); free(W); free(Wm); free(c1); free(c2);
+}
+
 int main(void) {
   kt_pool *pools[3] = {kt_pool_create(1), kt_pool_create(2), kt_pool_create(3)};
   char msg[200];
@@ -253,6 +332,26 @@ int main(void) {
   }
   test_active(pools[1]);
   g_isa = ki_isa_active();
+
+  /* Packed weights on every fp32 variant, then a switch between two. */
+  {
+    char err[200];
+    ki_isa start = ki_isa_active(), other = start;
+    for (int i = 0; i < KI_COUNT; i++)
+      if (ki_isa_supported((ki_isa)i) &&
+          strcmp(kf_gemm_variant_name((ki_isa)i), kf_gemm_variant_name(start)))
+        other = (ki_isa)i;
+    test_packed(pools);
+    if (other != start) {
+      check(!ki_isa_set(other, err, sizeof err), "switch the active ISA");
+      test_packed(pools);
+      test_packed_switch(start, other);
+      test_packed_switch(other, start);
+    } else {
+      printf("skip packed weights across variants: one fp32 variant here\n");
+    }
+    check(!ki_isa_set(start, err, sizeof err), "restore the active ISA");
+  }
 
   /* Exact small case by hand: [1 2; 3 4] * [5 6; 7 8]^T + [1, -1]. */
   {
