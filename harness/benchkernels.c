@@ -16,7 +16,8 @@
 **      calls one sample times, so that a sample lasts at least --min-ms),
 **      then --reps samples, taken round-robin over the implementations
 **      (sample r of each before sample r + 1) so that the load of a shared
-**      machine hits all alike; the time per call of each sample is kept;
+**      machine hits all alike, each after one untimed call that wakes the
+**      implementation's threads; the time per call of each sample is kept;
 **   4. each implementation's samples are stored as one configuration of a
 **      run of suite "bench-kernels" (model "gemm", dataset "MxNxK", method
 **      = implementation, bits, isa, threads) with latency_ms (median, p90,
@@ -665,6 +666,12 @@ static void bk_sample(const bk_env *e, bk_data *d, int impl, bk_result *r, int r
 {
     static bk_task a[BK_MAX_TASKS], b[BK_MAX_TASKS];
     char msg[512];
+    /* One untimed call first: after the pause in which the previous
+    ** library's workers went to sleep, the first call pays for waking this
+    ** one's threads (on a VM, a worker woken onto the busy CPU can wait
+    ** milliseconds for the idle one), which a forward pass, calling
+    ** back to back, does not. The same for every implementation. */
+    bk_call(e, d, impl, msg, sizeof msg);
     int na = bk_tasks(a, BK_MAX_TASKS);
     double t0 = bk_now_ms();
     for (int i = 0; i < r->inner; i++) bk_call(e, d, impl, msg, sizeof msg);
@@ -860,8 +867,9 @@ static const char usage_bench[] =
     "smallest shape everything must match plain C loops. A kernel that fails is\n"
     "not timed, is stored as failed, and the exit status is 1.\n"
     "\n"
-    "Each implementation: warm-up calls, then --reps samples, each timing as many\n"
-    "calls as fill --min-ms; the table shows the median GOP/s (2*M*N*K / time per\n"
+    "Each implementation: warm-up calls, then --reps samples (round-robin over the\n"
+    "implementations), each one untimed call that wakes the threads, then timing\n"
+    "as many calls as fill --min-ms; the table shows the median GOP/s (2*M*N*K / time per\n"
     "call), the ratios own / reference (f32/oblas, i8/onednn, i4/onednn) and own\n"
     "int8 / own fp32, and per model the total over one forward pass (calls x\n"
     "time). Every measurement is stored in the results history as a configuration\n"

@@ -6,8 +6,13 @@
 ** and number of chunks) under the pool mutex, bumps a generation counter and
 ** wakes the workers. Chunk 0 runs in the caller; worker i (1 <= i < nthreads)
 ** runs chunk i if there is one. The caller then sleeps until the count of
-** outstanding chunks drops to zero. Workers sleep on a condition variable
-** between loops, so an idle pool costs nothing.
+** outstanding chunks drops to zero. Between loops a worker first spins for
+** a short while (KT_SPIN), then sleeps on a condition variable, so an idle
+** pool costs nothing; the caller likewise spins before it sleeps waiting for
+** the workers. The spinning is there because a forward pass starts a loop
+** every few microseconds, and waking a sleeping thread costs tens of
+** microseconds, on a VM up to milliseconds when its virtual CPU was idle:
+** with static chunks the whole loop then waits for the late thread.
 **
 ** Chunk boundaries depend only on (n, number of chunks), and each index is
 ** handled by exactly one call of fn, so a kernel that computes each output
@@ -21,7 +26,21 @@
 #include "kernels/threadpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+/* Polls of the generation (worker) or pending count (caller) before
+** sleeping: each poll is one pause instruction, some tens of nanoseconds,
+** so about 0.1 ms in all. */
+#define KT_SPIN 4000
+
+static inline void kt_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 struct kt_pool {
   int nthreads;              /* threads that run chunks, caller included */
@@ -30,7 +49,9 @@ struct kt_pool {
   pthread_mutex_t mu;        /* guards everything below */
   pthread_cond_t work_cv;    /* signalled when a new generation is published */
   pthread_cond_t done_cv;    /* signalled when pending drops to zero */
-  unsigned long generation;  /* bumped once per published loop */
+  /* bumped once per published loop; atomic so that spinning threads can
+  ** read it without the mutex (it is written with the mutex held) */
+  _Atomic unsigned long generation;
   int stop;                  /* set by kt_pool_destroy */
 
   /* The current job. */
@@ -38,7 +59,7 @@ struct kt_pool {
   void *arg;
   int n;
   int nchunks;
-  int pending;               /* worker chunks not finished yet */
+  _Atomic int pending;       /* worker chunks not finished yet (same rule) */
 
   pthread_mutex_t call_mu;   /* held by the thread driving a loop */
 };
@@ -68,14 +89,17 @@ static void *kt_worker_main(void *p) {
   unsigned long seen = 0;
 
   kt_current_worker_pool = pool;
-  pthread_mutex_lock(&pool->mu);
   for (;;) {
+    for (int i = 0; i < KT_SPIN && atomic_load(&pool->generation) == seen; i++) kt_relax();
+    pthread_mutex_lock(&pool->mu);
     while (!pool->stop && pool->generation == seen)
       pthread_cond_wait(&pool->work_cv, &pool->mu);
     if (pool->stop) break;
     seen = pool->generation;
-    if (index >= pool->nchunks) continue; /* nothing for us this time */
-
+    if (index >= pool->nchunks) { /* nothing for us this time */
+      pthread_mutex_unlock(&pool->mu);
+      continue;
+    }
     kt_range_fn fn = pool->fn;
     void *arg = pool->arg;
     int begin, end;
@@ -86,6 +110,7 @@ static void *kt_worker_main(void *p) {
 
     pthread_mutex_lock(&pool->mu);
     if (--pool->pending == 0) pthread_cond_signal(&pool->done_cv);
+    pthread_mutex_unlock(&pool->mu);
   }
   pthread_mutex_unlock(&pool->mu);
   return NULL;
@@ -189,6 +214,9 @@ void kt_parallel_for(kt_pool *pool, int n, int grain, kt_range_fn fn, void *arg)
   kt_chunk_bounds(n, nchunks, 0, &begin, &end);
   fn(arg, begin, end);
 
+  /* (pending reaches 0 by an atomic decrement after the worker's writes,
+  ** so seeing 0 here also makes those writes visible) */
+  for (int i = 0; i < KT_SPIN && atomic_load(&pool->pending) > 0; i++) kt_relax();
   pthread_mutex_lock(&pool->mu);
   while (pool->pending > 0) pthread_cond_wait(&pool->done_cv, &pool->mu);
   pthread_mutex_unlock(&pool->mu);
