@@ -384,8 +384,47 @@ static void kf_gemm_range(void *arg, int begin, int end) {
   kf_gemm_serial(&sub);
 }
 
+static kf_gemm_args kf_args(const kf_variant *v, kt_pool *pool, int nt, int M, int N, int K,
+                            const float *A, int lda, const float *B, int ldb,
+                            const float *bias, float *C, int ldc);
+static void kf_gemm_run(kf_gemm_args *g);
+
+/* "nt" with very few columns (a classifier's N = 2): a tile NR wide would
+** compute mostly padding, so compute the transposed product
+** C^T[N][M] = B[N][K] A^T, whose few rows fill one MR-row panel, into a
+** scratch T, one KC slice at a time, and add each slice into C as the
+** blocked driver does (C = bias + S_0, then C += S_1, ...). Each element's
+** sum is the same sequence of multiply-adds (the product commutes), so the
+** bits are those of the wide path. Returns 0 when out of memory. */
+static int kf_gemm_narrow(const kf_gemm_args *g) {
+  const int M = g->M, N = g->N;
+  float *T = kf_aligned_floats((size_t)N * M);
+  if (!T) return 0;
+  for (int pc = 0; pc < g->K; pc += KF_KC) {
+    int kc = g->K - pc < KF_KC ? g->K - pc : KF_KC;
+    kf_gemm_args t = kf_args(g->v, g->pool, 1, N, M, kc, g->B + pc, g->ldb, g->A + pc, g->lda,
+                             NULL, T, M);
+    kf_gemm_run(&t);
+    for (int i = 0; i < M; i++) {
+      float *c = g->C + (size_t)i * g->ldc;
+      for (int j = 0; j < N; j++) {
+        float s = T[(size_t)j * M + i];
+        c[j] = pc ? c[j] + s : g->bias ? g->bias[j] + s : s;
+      }
+    }
+  }
+  free(T);
+  return 1;
+}
+
 static void kf_gemm_run(kf_gemm_args *g) {
   if (g->M <= 0 || g->N <= 0) return;
+  /* (packed weights of so few rows are read from their source) */
+  if (g->nt && g->N <= KF_MR && g->M >= 4 * g->v->nr && g->K > 0 && !g->pa) {
+    kf_gemm_args u = *g;
+    u.pb = NULL;
+    if (kf_gemm_narrow(&u)) return;
+  }
   int threads = kt_pool_threads(g->pool);
   double work = (double)g->M * g->N * (g->K > 0 ? g->K : 1);
   if (threads <= 1 || work < g->v->min_work) {

@@ -6,8 +6,10 @@
 ** wider than the matrices), with guard values around and between the output
 ** rows, NaN in the unused input padding, and bit-identical results for 1, 2
 ** and 3 threads. Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant,
-** and products on weights packed in advance (kf_pack_nt / kf_pack_lhs) give
-** the bits of the unpacked calls, also after the active ISA changed.
+** products on weights packed in advance (kf_pack_nt / kf_pack_lhs) give
+** the bits of the unpacked calls, also after the active ISA changed, and
+** "nt" products of at most 6 columns (computed transposed) give the bits of
+** the same columns of a wide product.
 ** Prints one line per check; exits non-zero on any failure.
 */
 #include <float.h>
@@ -193,6 +195,7 @@ static void test_variant(kt_pool *pools[3]) {
   static const int big[][3] = {
     {300, 257, 300}, {1000, 5, 70}, {5, 1000, 70}, {129, 129, 600}, {64, 2100, 33}, {200, 9, 1030},
     {20, 770, 261}, {131, 131, 131}, {400, 96, 250}, {33, 40, 256}, {7, 17, 257},
+    {300, 2, 600},
   };
   for (int nt = 1; nt >= 0; nt--)
     for (size_t s = 0; s < sizeof big / sizeof big[0]; s++) {
@@ -202,6 +205,33 @@ static void test_variant(kt_pool *pools[3]) {
       snprintf(msg, sizeof msg, "%s gemm_%s M=%d N=%d K=%d, threads 1/2/3 bit-identical (worst err/tol %.3f)",
                v, nt ? "nt" : "nn", M, N, K, worst);
       check(ok, msg);
+    }
+}
+
+/* "nt" products with very few columns (computed transposed) give the bits
+** of the same columns of a wide product: columns are independent. */
+static void test_narrow(kt_pool *pools[3]) {
+  static const int shapes[][2] = {{64, 1}, {100, 2}, {300, 2}, {129, 5}, {70, 6}, {1000, 3}};
+  static const int ks[] = {1, 37, 256, 257, 600};
+  const int wide = 40;
+  char msg[200];
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
+      int M = shapes[s][0], N = shapes[s][1], K = ks[q], ldc = N + 3;
+      float *A = mat_alloc(M, K, K + 1), *B = mat_alloc(wide, K, K), *bias = mat_alloc(1, wide, wide);
+      const float *b = q % 2 ? bias : NULL;
+      float *cw = malloc(sizeof(float) * M * wide), *cn = out_alloc(M, ldc);
+      int ok = kf_gemm_nt_isa(g_isa, pools[1], M, wide, K, A, K + 1, B, K, b, cw, wide) == 0;
+      for (int t = 0; ok && t < 4; t++) {
+        ok = kf_gemm_nt_isa(g_isa, t ? pools[t - 1] : NULL, M, N, K, A, K + 1, B, K, b,
+                            cn + GUARD, ldc) == 0 && guards_intact(cn, M, N, ldc);
+        for (int i = 0; ok && i < M; i++)
+          ok = !memcmp(cn + GUARD + (size_t)i * ldc, cw + (size_t)i * wide, sizeof(float) * N);
+      }
+      snprintf(msg, sizeof msg, "%s narrow nt M=%d N=%d K=%d%s: bits of a wide product's columns, threads 1/2/3",
+               ki_isa_name(g_isa), M, N, K, b ? " +bias" : "");
+      check(ok, msg);
+      free(A); free(B); free(bias); free(cw); free(cn);
     }
 }
 
@@ -230,7 +260,7 @@ static void test_active(kt_pool *pool) {
 static void test_packed(kt_pool *pools[3]) {
   static const int shapes[][3] = {
     {1, 1, 1}, {5, 17, 9}, {20, 770, 261}, {300, 257, 300}, {7, 2100, 40}, {200, 9, 1030},
-    {64, 96, 512}, {13, 6, 257},
+    {64, 96, 512}, {13, 6, 257}, {200, 2, 600},
   };
   const char *v = kf_gemm_variant_name(ki_isa_active());
   char msg[200];
@@ -329,6 +359,7 @@ int main(void) {
     tested[ntested++] = vn;
     printf("---- fp32 variant '%s' (isa %s)\n", vn, ki_isa_name(g_isa));
     test_variant(pools);
+    test_narrow(pools);
   }
   test_active(pools[1]);
   g_isa = ki_isa_active();
