@@ -26,21 +26,20 @@
 #include "kernels/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 /* Polls of the generation (worker) or pending count (caller) before
-** sleeping: each poll is one pause instruction, some tens of nanoseconds,
-** so about 0.1 ms in all. */
-#define KT_SPIN 4000
+** sleeping, each after a sched_yield(): about 0.1 ms in all when the
+** thread has its CPU to itself. Yielding rather than spinning on a pause
+** instruction matters when the scheduler has put a worker on the caller's
+** CPU: a pause loop then takes the CPU from the thread it waits for (and
+** on a VM may make the hypervisor deschedule the virtual CPU), measured
+** 4-8x slower for a 3-MFLOP product on 2 threads; a yield hands it over. */
+#define KT_SPIN 200
 
-static inline void kt_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
+static inline void kt_relax(void) { sched_yield(); }
 
 struct kt_pool {
   int nthreads;              /* threads that run chunks, caller included */
