@@ -31,15 +31,26 @@
 #include <stdlib.h>
 
 /* Polls of the generation (worker) or pending count (caller) before
-** sleeping, each after a sched_yield(): about 0.1 ms in all when the
-** thread has its CPU to itself. Yielding rather than spinning on a pause
-** instruction matters when the scheduler has put a worker on the caller's
-** CPU: a pause loop then takes the CPU from the thread it waits for (and
-** on a VM may make the hypervisor deschedule the virtual CPU), measured
-** 4-8x slower for a 3-MFLOP product on 2 threads; a yield hands it over. */
-#define KT_SPIN 200
+** sleeping, about 0.1 ms in all when the thread has its CPU to itself.
+** Between polls a pause instruction, and every KT_YIELD-th time a
+** sched_yield(): the scheduler sometimes puts a worker on the caller's
+** CPU, and a pure pause loop then takes the CPU from the thread it waits
+** for (and on a VM may get the virtual CPU descheduled): a 3-MFLOP
+** product on 2 threads was measured 4-8x slower that way. */
+#define KT_SPIN 2048
+#define KT_YIELD 16
 
-static inline void kt_relax(void) { sched_yield(); }
+static inline void kt_relax(int i) {
+  if (i % KT_YIELD == KT_YIELD - 1) {
+    sched_yield();
+    return;
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
 
 struct kt_pool {
   int nthreads;              /* threads that run chunks, caller included */
@@ -89,7 +100,7 @@ static void *kt_worker_main(void *p) {
 
   kt_current_worker_pool = pool;
   for (;;) {
-    for (int i = 0; i < KT_SPIN && atomic_load(&pool->generation) == seen; i++) kt_relax();
+    for (int i = 0; i < KT_SPIN && atomic_load(&pool->generation) == seen; i++) kt_relax(i);
     pthread_mutex_lock(&pool->mu);
     while (!pool->stop && pool->generation == seen)
       pthread_cond_wait(&pool->work_cv, &pool->mu);
@@ -215,7 +226,7 @@ void kt_parallel_for(kt_pool *pool, int n, int grain, kt_range_fn fn, void *arg)
 
   /* (pending reaches 0 by an atomic decrement after the worker's writes,
   ** so seeing 0 here also makes those writes visible) */
-  for (int i = 0; i < KT_SPIN && atomic_load(&pool->pending) > 0; i++) kt_relax();
+  for (int i = 0; i < KT_SPIN && atomic_load(&pool->pending) > 0; i++) kt_relax(i);
   pthread_mutex_lock(&pool->mu);
   while (pool->pending > 0) pthread_cond_wait(&pool->done_cv, &pool->mu);
   pthread_mutex_unlock(&pool->mu);
