@@ -529,6 +529,10 @@ void kf_packed_free(kf_packed *p) {
 
 const float *kf_packed_source(const kf_packed *p) { return p ? p->src : NULL; }
 
+int kf_packed_current(const kf_packed *p) {
+  return p && p->v == kf_variant_for(ki_isa_active());
+}
+
 size_t kf_packed_bytes(const kf_packed *p) {
   return p ? sizeof *p + (size_t)p->rows_p * p->K * sizeof(float) : 0;
 }

@@ -51,6 +51,7 @@ kf_packed *kf_pack_nt(int N, int K, const float *W, int ldw);  /* W[N][K] as B o
 kf_packed *kf_pack_lhs(int M, int K, const float *W, int ldw); /* W[M][K] as A of kf_gemm_nn */
 void kf_packed_free(kf_packed *p);
 const float *kf_packed_source(const kf_packed *p); /* the W it was packed from */
+int kf_packed_current(const kf_packed *p); /* 1: packed for the active ISA's variant */
 size_t kf_packed_bytes(const kf_packed *p);        /* memory it holds */
 
 /* C[M x N] = A[M x K] * W^T (+ bias), W from kf_pack_nt (N, K from there):

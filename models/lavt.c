@@ -118,8 +118,8 @@ struct lavt_model {
     lavt_site *sites;
     float ***site_slot;    /* weight sites: the pointer the forward pass reads */
     float **site_fp32;     /* weight sites: the loaded weights */
-    kf_packed **site_packed; /* weight sites: what the slot holds, packed once for the fp32
-                           ** GEMM (NULL when out of memory: then packed per call) */
+    kf_packed **site_packed; /* weight sites: what the slot holds, packed for the fp32 GEMM
+                           ** on first use (site_packed()); NULL until then */
     int nsites, capsites;
     int s_pe, s_cls;       /* activation site ids */
     lavt_act_hook act_fn;
@@ -1499,20 +1499,24 @@ const char *lavt_site_kind_name(lavt_site_kind k)
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
-/* Pack what weight site `site`'s slot holds for the fp32 GEMM of the active
-** ISA (lavt_forward's products then skip packing the weights on every
-** call: same bits, see kernels/gemm_f32.h). Convolutions use their weights
-** as the left-hand operand, linear layers as the transposed right-hand one. */
-static void pack_site(lavt_model *m, int site)
+/* Weight site `site`'s weights w (what its slot holds) packed for the fp32
+** GEMM of the active ISA, packing them on first use: the forward pass's
+** products then skip packing the weights on every call (same bits, see
+** kernels/gemm_f32.h). Lazily, so that layers the integer hooks take over
+** are never packed. Convolutions use their weights as the left-hand
+** operand, linear layers as the transposed right-hand one. NULL when out
+** of memory (the product then packs per call). Called from the forward
+** pass's own thread, never from a pool task. */
+static const kf_packed *site_packed(lavt_model *m, int site, const float *w)
 {
-    kf_packed_free(m->site_packed[site]);
-    m->site_packed[site] = NULL;
+    kf_packed *p = m->site_packed[site];
+    if (p && kf_packed_source(p) == w && kf_packed_current(p))
+        return p;
+    kf_packed_free(p);
     const lavt_site *t = &m->sites[site];
-    if (!m->site_slot[site] || !*m->site_slot[site])
-        return;
-    const float *w = *m->site_slot[site];
-    m->site_packed[site] = t->conv ? kf_pack_lhs(t->rows, t->cols, w, t->cols)
-                                   : kf_pack_nt(t->rows, t->cols, w, t->cols);
+    p = t->conv ? kf_pack_lhs(t->rows, t->cols, w, t->cols) : kf_pack_nt(t->rows, t->cols, w, t->cols);
+    m->site_packed[site] = p;
+    return p;
 }
 
 const float *lavt_site_weight_fp32(const lavt_model *m, int site)
@@ -1526,7 +1530,8 @@ void lavt_site_set_weight(lavt_model *m, int site, const float *w)
         return;
     /* the forward pass only reads through the slot; it never writes weights */
     *m->site_slot[site] = w ? (float *)(uintptr_t)w : m->site_fp32[site];
-    pack_site(m, site);
+    kf_packed_free(m->site_packed[site]);   /* packed again on first use */
+    m->site_packed[site] = NULL;
 }
 
 void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx)
@@ -1557,8 +1562,8 @@ static void linear(lavt_model *m, kt_pool *pool, int act, int u, int M, int N, i
     assert(*m->site_slot[w] == W && m->sites[w].rows == N && m->sites[w].cols == K);
     if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, bias, y, ldy))
         return;
-    const kf_packed *p = m->site_packed[w];
-    if (p && kf_packed_source(p) == W)
+    const kf_packed *p = site_packed(m, w, W);
+    if (p)
         kf_gemm_nt_packed(pool, M, x, ldx, p, bias, y, ldy);
     else
         kf_gemm_nt(pool, M, N, K, x, ldx, W, K, bias, y, ldy);
@@ -1583,8 +1588,8 @@ static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, i
         if (m->conv_fn(m->conv_ctx, pool, ws, x, &g, bias, y))
             return;
     }
-    const kf_packed *p = m->site_packed[ws];
-    if (p && kf_packed_source(p) == w)
+    const kf_packed *p = site_packed(m, ws, w);
+    if (p)
         kf_conv2d_packed(pool, x, C, H, W, p, bias, O, kh, kw, stride, pad, y, scratch);
     else
         kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
@@ -1674,8 +1679,6 @@ int lavt_load(const char *dir, lavt_model **out, char *err, size_t errlen)
         set_err(err, errlen, "%s: out of memory", dir);
         goto fail;
     }
-    for (int i = 0; i < m->nsites; i++)
-        pack_site(m, i);
     *out = m;
     return 0;
 fail:
