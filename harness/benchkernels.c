@@ -4,7 +4,7 @@
 ** For every distinct GEMM shape of the chosen set, in this order:
 **   1. make the operands (deterministic random data; weights packed with
 **      kq_pack_weights and kf_pack_nt outside any timed region, as the
-**      model packs its layers' weights once at load);
+**      model packs each layer's weights once);
 **   2. correctness, before any timing: own int8 and int4 = oneDNN's
 **      dnnl_gemm_u8s8s32 on the same codes, element for element (when oneDNN
 **      is built in); own fp32 within 2 (2K+4) eps sum|a||w| of OpenBLAS; and,

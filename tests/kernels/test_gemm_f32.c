@@ -313,7 +313,8 @@ static void test_packed_switch(ki_isa from, ki_isa to) {
   char err[200], msg[200];
   int ok = !ki_isa_set(from, err, sizeof err);
   kf_packed *pn = kf_pack_nt(N, K, W, K), *pm = kf_pack_lhs(M, K, Wm, K);
-  ok = ok && pn && pm && !ki_isa_set(to, err, sizeof err);
+  ok = ok && pn && pm && kf_packed_current(pn) && !ki_isa_set(to, err, sizeof err) &&
+       !kf_packed_current(pn) && !kf_packed_current(pm);
   if (ok) {
     kf_gemm_nt_packed(NULL, M, A, K, pn, NULL, c1, N);
     kf_gemm_nt(NULL, M, N, K, A, K, W, K, NULL, c2, N);
@@ -322,7 +323,7 @@ static void test_packed_switch(ki_isa from, ki_isa to) {
     kf_gemm_nn(NULL, M, N, K, Wm, K, W, N, c2, N);
     ok = ok && !memcmp(c1, c2, sizeof(float) * M * N);
   }
-  snprintf(msg, sizeof msg, "packed for %s, run on %s: the bits of the %s variant unpacked",
+  snprintf(msg, sizeof msg, "packed for %s, run on %s: no longer current, the bits of the %s variant unpacked",
            kf_gemm_variant_name(from), kf_gemm_variant_name(to), kf_gemm_variant_name(to));
   check(ok, msg);
   kf_packed_free(pn);
