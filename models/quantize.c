@@ -930,23 +930,31 @@ static void *qbuf_get(qbuf *b, size_t bytes)
     return b->p;
 }
 
+static void qbuf_free(qbuf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->cap = 0;
+}
+
 static void scratch_free(qscratch *x)
 {
     qbuf *all[] = { &x->a, &x->b, &x->acc, &x->acc2, &x->band, &x->rowptr, &x->kidx, &x->val,
                     &x->img, &x->patch, &x->yt };
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        free(all[i]->p);
-        all[i]->p = NULL;
-        all[i]->cap = 0;
-    }
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        qbuf_free(all[i]);
     for (int i = 0; i < LAVT_MM_SLOTS; i++) {
-        qbuf *mm[] = { &x->mm[i].a, &x->mm[i].w, &x->mm[i].acc };
-        for (size_t j = 0; j < sizeof mm / sizeof mm[0]; j++) {
-            free(mm[j]->p);
-            mm[j]->p = NULL;
-            mm[j]->cap = 0;
-        }
+        qbuf_free(&x->mm[i].a);
+        qbuf_free(&x->mm[i].w);
+        qbuf_free(&x->mm[i].acc);
     }
+}
+
+/* The packed-weight container for k-bit codes: 4, 6 or 8 bits (narrower
+** codes fit the next one up). */
+static int container_bits(int bits)
+{
+    return bits <= 4 ? 4 : bits <= 6 ? 6 : 8;
 }
 
 /* Out of memory in a hook: the layer falls back to float; say so once. */
@@ -1229,8 +1237,7 @@ static int mm_context(qmmbuf *x, kt_pool *pool, const qsite *ps, const qsite *pv
     for (int m = 0; m < M; m++)
         qz_drq_softmax_split_s8(&ps->ds, p + (size_t)m * ldp, (size_t)Nt, lo + (size_t)m * Nt,
                                 hi + (size_t)m * Nt);
-    int cbits = ps->bits <= 4 ? 4 : ps->bits <= 6 ? 6 : 8;
-    if (kq_pack_weights(&w, lo, 2 * M, Nt, Nt, cbits, kerr, sizeof kerr))
+    if (kq_pack_weights(&w, lo, 2 * M, Nt, Nt, container_bits(ps->bits), kerr, sizeof kerr))
         return 0;   /* the values are in range: only memory can fail */
     kq_gemm_s32(pool, D, vt, Nt, za, &w, acc, 2 * M);
     kq_weights_free(&w);
@@ -1312,10 +1319,9 @@ static int int_prepare(const lavt_model *m, qm_state *q, int i, char *err, size_
     /* weights are symmetric: qz_affine_codes_s8 gives the codes themselves */
     for (int r = 0; r < rows; r++)
         qz_affine_codes_s8(&pw->wq[r], w + (size_t)r * cols, (size_t)cols, codes + (size_t)r * cols);
-    /* the containers are 4, 6 and 8 bits; narrower codes fit the next one */
-    int cbits = pw->bits <= 4 ? 4 : pw->bits <= 6 ? 6 : 8;
     char kerr[160];
-    int rc = kq_pack_weights(pw->kw, codes, rows, cols, cols, cbits, kerr, sizeof kerr);
+    int rc = kq_pack_weights(pw->kw, codes, rows, cols, cols, container_bits(pw->bits), kerr,
+                             sizeof kerr);
     free(codes);
     if (rc) {
         snprintf(err, errlen, "%s: %s", t->name, kerr);
