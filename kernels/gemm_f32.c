@@ -55,8 +55,7 @@
 /* Cache blocking. KC * NR * 4 bytes of B (8 KiB; 16 KiB for the AVX2 tile)
 ** and MR * KC of A stay in L1 while a tile is computed; MC * KC * 4
 ** (~192 KiB) of A in L2; KC * NC * 4 (~2 MiB) of B in L3. KC also fixes the
-** summation order (see above). */
-#define KF_KC 256
+** summation order (see above); it is defined in gemm_f32_impl.h. */
 #define KF_MC 192   /* multiple of KF_MR */
 #define KF_NC 2048  /* multiple of every variant's NR */
 
@@ -209,10 +208,10 @@ static void kf_scalar_tile_6x8(int kc, const float *Ap, const float *Bp, float *
 /* Variants.                                                                  */
 
 static const kf_variant kf_scalar = {KF_NR, KF_PARALLEL_MIN_WORK, kf_scalar_tile_6x8,
-                                     kf_pack_b_nt8, kf_pack_b_nn8};
+                                     kf_pack_b_nt8, kf_pack_b_nn8, NULL};
 #ifdef RISQ_HAVE_GEMM_F32_AVX2
 static const kf_variant kf_avx2 = {KF_AVX2_NR, KF_AVX2_PARALLEL_MIN_WORK, kf_avx2_tile_6x16,
-                                   kf_avx2_pack_b_nt, kf_pack_b_nn16};
+                                   kf_avx2_pack_b_nt, kf_pack_b_nn16, kf_avx2_narrow_nt};
 #endif
 
 /* The variant that runs for isa: AVX2+FMA for the x86 SIMD ISAs (AVX-512
@@ -389,8 +388,9 @@ static kf_gemm_args kf_args(const kf_variant *v, kt_pool *pool, int nt, int M, i
                             const float *bias, float *C, int ldc);
 static void kf_gemm_run(kf_gemm_args *g);
 
-/* "nt" with very few columns (a classifier's N = 2): a tile NR wide would
-** compute mostly padding, so compute the transposed product
+/* "nt" with very few columns (a classifier's N = 2) on a variant without a
+** narrow kernel: a tile NR wide would compute mostly padding, so compute
+** the transposed product
 ** C^T[N][M] = B[N][K] A^T, whose few rows fill one MR-row panel, into a
 ** scratch T, one KC slice at a time, and add each slice into C as the
 ** blocked driver does (C = bias + S_0, then C += S_1, ...). Each element's
@@ -417,12 +417,32 @@ static int kf_gemm_narrow(const kf_gemm_args *g) {
   return 1;
 }
 
+/* kt_parallel_for callback of a variant's narrow kernel: [begin, end)
+** counts units of KF_NARROW_ROWS rows. */
+static void kf_narrow_range(void *arg, int begin, int end) {
+  const kf_gemm_args *g = (const kf_gemm_args *)arg;
+  int m0 = begin * KF_NARROW_ROWS;
+  int m1 = end * KF_NARROW_ROWS < g->M ? end * KF_NARROW_ROWS : g->M;
+  g->v->narrow(m1 - m0, g->N, g->K, g->A + (size_t)m0 * g->lda, g->lda, g->B, g->ldb, g->bias,
+               g->C + (size_t)m0 * g->ldc, g->ldc);
+}
+
 static void kf_gemm_run(kf_gemm_args *g) {
   if (g->M <= 0 || g->N <= 0) return;
   /* (packed weights of so few rows are read from their source) */
   if (g->nt && g->N <= KF_MR && g->M >= 4 * g->v->nr && g->K > 0 && !g->pa) {
     kf_gemm_args u = *g;
     u.pb = NULL;
+    if (g->v->narrow) {
+      int units = (g->M + KF_NARROW_ROWS - 1) / KF_NARROW_ROWS;
+      double per_unit = (double)KF_NARROW_ROWS * g->N * g->K;
+      if (kt_pool_threads(g->pool) <= 1 || per_unit * units < g->v->min_work)
+        kf_narrow_range(&u, 0, units);
+      else
+        kt_parallel_for(g->pool, units, (int)(g->v->min_work / 4 / per_unit) + 1,
+                        kf_narrow_range, &u);
+      return;
+    }
     if (kf_gemm_narrow(&u)) return;
   }
   int threads = kt_pool_threads(g->pool);

@@ -30,10 +30,26 @@
 #define KF_MR 6        /* rows of every variant's tile */
 #define KF_NR_MAX 16   /* the widest tile */
 
+/* K is summed in slices of KF_KC (see gemm_f32.c, "Determinism"): every
+** kernel that computes elements of C follows the same slicing. */
+#define KF_KC 256
+
+/* Rows per unit of a narrow kernel (below); threads split narrow products
+** at multiples of it. */
+#define KF_NARROW_ROWS 8
+
 typedef void (*kf_tile_fn)(int kc, const float *Ap, const float *Bp, float *C, int ldc,
                            int mr, int nr, const float *bias, int first);
 /* Pack columns [0, nc) x k [0, kc) of B into NR-column panels (see above). */
 typedef void (*kf_pack_b_fn)(int nc, int kc, const float *B, int ldb, float *restrict Bp);
+
+/* A narrow "nt" product, C[M][N] = (bias or 0) + A[M][K] B[N][K]^T for
+** N <= KF_MR, straight from the unpacked operands, with the bits of the
+** tiles: each element summed over k in order from 0 within each KF_KC
+** slice, C = (bias or 0) + S_0, then C += S_1, ... (each step as the
+** variant's tile does it). */
+typedef void (*kf_narrow_fn)(int M, int N, int K, const float *A, int lda, const float *B,
+                             int ldb, const float *bias, float *C, int ldc);
 
 typedef struct kf_variant {
   int nr;                 /* NR: columns of the tile */
@@ -42,6 +58,7 @@ typedef struct kf_variant {
   kf_tile_fn tile;
   kf_pack_b_fn pack_b_nt; /* B is [N][K] */
   kf_pack_b_fn pack_b_nn; /* B is [K][N] */
+  kf_narrow_fn narrow;    /* or NULL: gemm_f32.c's transposed product */
 } kf_variant;
 
 /* x86-64 AVX2 + FMA, 6 x 16 (kernels/x86/gemm_f32_avx2.c); defined only
@@ -50,5 +67,7 @@ typedef struct kf_variant {
 void kf_avx2_tile_6x16(int kc, const float *Ap, const float *Bp, float *C, int ldc,
                        int mr, int nr, const float *bias, int first);
 void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp);
+void kf_avx2_narrow_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       const float *bias, float *C, int ldc);
 
 #endif

@@ -171,3 +171,82 @@ void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict 
     Bp += (size_t)kc * KF_AVX2_NR;
   }
 }
+
+/* ------------------------------------------------------------------------ */
+/* Narrow products: N <= KF_MR columns (a classifier's N = 2).                */
+/*                                                                            */
+/* A 16-wide tile would compute mostly padding, and packing A (the large      */
+/* operand) costs two extra passes over it. Here the lanes are 8 rows of C    */
+/* instead: 8 rows of A are read 8 k at a time and transposed in registers    */
+/* (kf_transpose8), so that lane i of vector t holds A[row i][k + t]; each    */
+/* column n then takes 8 FMAs with B[n][k + t] broadcast. Every lane is one   */
+/* element of C, summed over k in order from 0 with one FMA per step (the     */
+/* multiply commutes with the tile's), slices of KF_KC combined as the tile's */
+/* stores combine them: the bits are the wide path's. A is read once.         */
+
+/* Rows rows[0..7] (pointers to row starts; repeats allowed), all of K, N
+** columns (a compile-time constant in each caller): out[n * 8 + i] = C of
+** row i, column n. */
+static inline __attribute__((always_inline)) void
+kf_narrow_rows(const int N, const float *const rows[8], int K, const float *B, int ldb,
+               const float *bias, float out[8 * KF_MR]) {
+  __m256 c[KF_MR];
+#pragma GCC unroll 6
+  for (int n = 0; n < N; n++) c[n] = _mm256_setzero_ps(); /* (set by the first slice) */
+  for (int pc = 0; pc < K; pc += KF_KC) {
+    int kc = K - pc < KF_KC ? K - pc : KF_KC;
+    __m256 acc[KF_MR];
+#pragma GCC unroll 6
+    for (int n = 0; n < N; n++) acc[n] = _mm256_setzero_ps();
+    int k = pc;
+    for (; k + 8 <= pc + kc; k += 8) {
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(rows[j] + k);
+      kf_transpose8(r);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; t++)
+#pragma GCC unroll 6
+        for (int n = 0; n < N; n++)
+          acc[n] = _mm256_fmadd_ps(r[t], _mm256_broadcast_ss(B + (size_t)n * ldb + k + t), acc[n]);
+    }
+    for (; k < pc + kc; k++) { /* the slice's k tail */
+      __m256 a = _mm256_setr_ps(rows[0][k], rows[1][k], rows[2][k], rows[3][k], rows[4][k],
+                                rows[5][k], rows[6][k], rows[7][k]);
+#pragma GCC unroll 6
+      for (int n = 0; n < N; n++)
+        acc[n] = _mm256_fmadd_ps(a, _mm256_broadcast_ss(B + (size_t)n * ldb + k), acc[n]);
+    }
+    /* as kf_store_row: first slice bias + acc (or acc), later c + acc */
+#pragma GCC unroll 6
+    for (int n = 0; n < N; n++)
+      c[n] = pc ? _mm256_add_ps(c[n], acc[n])
+                : bias ? _mm256_add_ps(_mm256_set1_ps(bias[n]), acc[n]) : acc[n];
+  }
+#pragma GCC unroll 6
+  for (int n = 0; n < N; n++) _mm256_storeu_ps(out + 8 * n, c[n]);
+}
+
+_Static_assert(KF_NARROW_ROWS == 8, "a narrow unit is the 8 lanes of one ymm");
+
+void kf_avx2_narrow_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       const float *bias, float *C, int ldc) {
+  for (int m = 0; m < M; m += KF_NARROW_ROWS) {
+    int mr = M - m < KF_NARROW_ROWS ? M - m : KF_NARROW_ROWS;
+    /* Past the last row, lanes repeat it (lanes are independent; their
+    ** results are not stored). */
+    const float *rows[KF_NARROW_ROWS];
+    for (int i = 0; i < KF_NARROW_ROWS; i++) rows[i] = A + (size_t)(m + (i < mr ? i : mr - 1)) * lda;
+    float out[KF_NARROW_ROWS * KF_MR];
+    switch (N) {
+    case 1: kf_narrow_rows(1, rows, K, B, ldb, bias, out); break;
+    case 2: kf_narrow_rows(2, rows, K, B, ldb, bias, out); break;
+    case 3: kf_narrow_rows(3, rows, K, B, ldb, bias, out); break;
+    case 4: kf_narrow_rows(4, rows, K, B, ldb, bias, out); break;
+    case 5: kf_narrow_rows(5, rows, K, B, ldb, bias, out); break;
+    default: kf_narrow_rows(6, rows, K, B, ldb, bias, out); break;
+    }
+    for (int i = 0; i < mr; i++)
+      for (int n = 0; n < N; n++) C[(size_t)(m + i) * ldc + n] = out[n * KF_NARROW_ROWS + i];
+  }
+}

@@ -16,7 +16,7 @@
 ** per-lane variable shift for the 6-bit high pairs, sign extension by
 ** xor/sub).
 **
-** Two drivers for a block of C (rows [m0, m1) x channels [n0, n1)):
+** Three drivers for a block of C (rows [m0, m1) x channels [n0, n1)):
 **
 ** ka_block_copy: 8-bit weights and at least 32 rows. The vpsignb of the
 **   sign trick is a quarter of the vector instructions of the inner loop,
@@ -34,6 +34,9 @@
 **   trick with vpsignb). For each m-block of up to KA_A_BUDGET bytes of
 **   packed A: pack its rows, then for each panel, for each 4-row group, the
 **   micro-kernel over all of K with the accumulators in registers.
+**
+** ka_block_narrow: at most KA_NARROW_N channels (a classifier): row by row
+**   dot products over K on plain weight rows, no packing of A.
 **
 ** Packed A (ka_pack_a) is laid out so that the micro-kernels broadcast 4
 ** consecutive bytes per row and k-block from one sequential stream; padding
@@ -64,6 +67,7 @@
 #define KA_C_BUDGET (192 * 1024)     /* bytes of C per m-block and channel chunk */
 #endif
 #define KA_COPY_MIN_GROUPS 8         /* sign copies only for >= 32 rows */
+#define KA_NARROW_N 6                /* ka_block_narrow for blocks this narrow */
 
 /* Packed A forms (per 4-row group and k-block, see ka_pack_a). */
 enum {
@@ -547,8 +551,97 @@ static void ka_block_copy(const kq_args *g, int m0, int m1, int n0, int n1) {
     free(buf);
 }
 
+/* A block of at most KA_NARROW_N channels (a classifier's N = 2): a 16-wide
+** panel would compute mostly padding, and packing A (the large operand)
+** costs a pass over it. Instead rows of A are read once, 32 bytes at a time,
+** against each channel's weights unpacked into plain rows (sign trick, any
+** width: the codes fit 8 bits); KA_MR rows at a time, so that the horizontal
+** sums at the rows' end are one reduction of 8 vectors (ka_hsum8). */
+
+/* Lane i of the result = the sum of the 8 lanes of v[i]. */
+static inline __m256i ka_hsum8(const __m256i v[8]) {
+    __m256i t0 = _mm256_hadd_epi32(v[0], v[1]), t1 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i t2 = _mm256_hadd_epi32(v[4], v[5]), t3 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i u0 = _mm256_hadd_epi32(t0, t1), u1 = _mm256_hadd_epi32(t2, t3);
+    /* u0: 128-bit half h holds the sums of half h of v[0..3]; u1 of v[4..7] */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                            _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* Rows m .. m + mr - 1 (mr <= KA_MR) against NN channel rows wr[j][Kp] (NN a
+** compile-time constant in each caller); sums[r * NN + j] = sum over k < K32
+** of A[m + r][k] * W[n0 + j][k]. */
+static inline __attribute__((always_inline)) void
+ka_narrow_rows(const int NN, const kq_args *g, int m, int mr, int K32, const int8_t *wr, int Kp,
+               int32_t sums[KA_MR * KA_NARROW_N + 8]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int8_t *rows[KA_MR];
+    for (int r = 0; r < KA_MR; r++) /* past mr: repeat the last row (not stored) */
+        rows[r] = g->A + (size_t)(m + (r < mr ? r : mr - 1)) * g->lda;
+    __m256i acc[KA_MR * KA_NARROW_N + 8];
+    for (int i = 0; i < KA_MR * NN; i++) acc[i] = _mm256_setzero_si256();
+    for (int k = 0; k < K32; k += 32) {
+#pragma GCC unroll 4
+        for (int r = 0; r < KA_MR; r++) {
+            __m256i va = _mm256_loadu_si256((const __m256i *)(rows[r] + k));
+            __m256i ua = _mm256_abs_epi8(va);
+#pragma GCC unroll 6
+            for (int j = 0; j < NN; j++) {
+                __m256i wv = _mm256_loadu_si256((const __m256i *)(wr + (size_t)j * Kp + k));
+                __m256i p = _mm256_maddubs_epi16(ua, _mm256_sign_epi8(wv, va));
+                acc[r * NN + j] = _mm256_add_epi32(acc[r * NN + j], _mm256_madd_epi16(p, ones));
+            }
+        }
+    }
+    for (int i = KA_MR * NN; i < (KA_MR * NN + 7) / 8 * 8; i++) acc[i] = _mm256_setzero_si256();
+    for (int i = 0; i < KA_MR * NN; i += 8)
+        _mm256_storeu_si256((__m256i *)(sums + i), ka_hsum8(acc + i));
+}
+
+static int ka_block_narrow(const kq_args *g, int m0, int m1, int n0, int n1) {
+    const kq_weights *w = g->W;
+    const int K = w->K, nn = n1 - n0, K32 = K / 32 * 32, Kp = w->Kp;
+    /* wr[j][k] = W[n0 + j][k], k < Kp (n0 starts a panel, nn < 16). */
+    int8_t *wr = malloc((size_t)nn * Kp);
+    if (!wr) return 0;
+    const uint8_t *blk = kq_panel(w, n0 / KQ_NR);
+    for (int kb = 0; kb < Kp / KQ_KB; kb++, blk += kq_block_bytes(w->bits))
+        for (int j = 0; j < nn; j++) {
+            int8_t *d = wr + (size_t)j * Kp + KQ_KB * kb;
+            if (w->bits == 8) /* channel j's 4 weights of the block: bytes 4j .. 4j + 3 */
+                memcpy(d, blk + 4 * j, KQ_KB);
+            else
+                for (int i = 0; i < KQ_KB; i++) d[i] = (int8_t)kq_weight_at(w, n0 + j, KQ_KB * kb + i);
+        }
+    for (int m = m0; m < m1; m += KA_MR) {
+        int mr = m1 - m < KA_MR ? m1 - m : KA_MR;
+        int32_t sums[KA_MR * KA_NARROW_N + 8];
+        switch (nn) {
+        case 1: ka_narrow_rows(1, g, m, mr, K32, wr, Kp, sums); break;
+        case 2: ka_narrow_rows(2, g, m, mr, K32, wr, Kp, sums); break;
+        case 3: ka_narrow_rows(3, g, m, mr, K32, wr, Kp, sums); break;
+        case 4: ka_narrow_rows(4, g, m, mr, K32, wr, Kp, sums); break;
+        case 5: ka_narrow_rows(5, g, m, mr, K32, wr, Kp, sums); break;
+        default: ka_narrow_rows(6, g, m, mr, K32, wr, Kp, sums); break;
+        }
+        for (int r = 0; r < mr; r++) {
+            const int8_t *a = g->A + (size_t)(m + r) * g->lda;
+            int32_t out[KA_NARROW_N];
+            for (int j = 0; j < nn; j++) {
+                int32_t v = sums[r * nn + j];
+                for (int k = K32; k < K; k++) v += a[k] * wr[(size_t)j * Kp + k]; /* K % 32 */
+                out[j] = v - g->za * w->colsum[n0 + j];
+            }
+            kq_store_row(g, m + r, n0, nn, out);
+        }
+    }
+    free(wr);
+    return 1;
+}
+
 void kq_avx2_block(const kq_args *g, int m0, int m1, int n0, int n1) {
     if (n1 > g->W->N) n1 = g->W->N;
+    if (n1 - n0 <= KA_NARROW_N && ka_block_narrow(g, m0, m1, n0, n1)) return;
     if (g->W->bits == 8 && m1 - m0 >= KA_COPY_MIN_GROUPS * KA_MR)
         ka_block_copy(g, m0, m1, n0, n1);
     else

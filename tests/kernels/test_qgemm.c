@@ -384,6 +384,10 @@ static void extremes(ki_isa isa, int bits) {
     {40, 33, 1537, -128, FILL_MIN},  {36, 17, 301, 127, FILL_MAX},
     {64, 49, 257, 0, FILL_RANDOM},   {45, 20, 513, 9, FILL_ALT},
     {33, 16, 16384, 127, FILL_MIN},
+    /* At most 6 channels (the AVX2 narrow path): K % 32 tails, long K. */
+    {40, 2, 1537, -128, FILL_MIN},   {300, 3, 301, 127, FILL_MAX},
+    {70, 6, 100, 0, FILL_RANDOM},    {2, 1, 65536, 127, FILL_MAX},
+    {9, 5, 64, -128, FILL_ALT},
   };
   int fails = 0;
   char why[200] = "";
