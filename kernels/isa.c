@@ -72,7 +72,9 @@ static const char *const ki_names[KI_COUNT] = {
 static const unsigned ki_requires[KI_COUNT] = {
     0,
     KI_F_AVX | KI_F_AVX2 | KI_F_FMA,
-    KI_F_AVX512F | KI_F_AVX512BW | KI_F_AVX512VL | KI_F_AVX512VNNI,
+    /* (its fp32 GEMM and narrow integer blocks are the AVX2 + FMA code) */
+    KI_F_AVX | KI_F_AVX2 | KI_F_FMA | KI_F_AVX512F | KI_F_AVX512BW | KI_F_AVX512VL |
+        KI_F_AVX512VNNI,
     KI_F_ASIMD,
     KI_F_ASIMD | KI_F_ASIMDDP,
 };

@@ -86,6 +86,12 @@ void kq_avx512vnni_block(const kq_args *g, int m0, int m1, int n0, int n1);
 void kq_neon_block(const kq_args *g, int m0, int m1, int n0, int n1);
 void kq_neon_dotprod_block(const kq_args *g, int m0, int m1, int n0, int n1);
 
+/* The AVX2 variant's path for a block of at most 6 channels (a
+** classifier's N = 2: row-by-row dot products, no 16-wide panel of mostly
+** padding), shared with the AVX-512 VNNI variant. Returns 0, writing
+** nothing, when the block is wider or scratch memory is short. */
+int kq_avx2_narrow_block(const kq_args *g, int m0, int m1, int n0, int n1);
+
 /* The reference unpacking of one block (the specification of the packed
 ** format, kernels/ref/qgemm_ref.c): out[4*j + i] = W[n0 + j][k0 + i] for the
 ** block of panel channels n0.. and inputs k0.. (j < 16, i < 4). */

@@ -35,7 +35,7 @@
 **   packed A: pack its rows, then for each panel, for each 4-row group, the
 **   micro-kernel over all of K with the accumulators in registers.
 **
-** ka_block_narrow: at most KA_NARROW_N channels (a classifier): row by row
+** kq_avx2_narrow_block: at most KA_NARROW_N channels (a classifier): row by row
 **   dot products over K on plain weight rows, no packing of A.
 **
 ** Packed A (ka_pack_a) is laid out so that the micro-kernels broadcast 4
@@ -67,7 +67,7 @@
 #define KA_C_BUDGET (192 * 1024)     /* bytes of C per m-block and channel chunk */
 #endif
 #define KA_COPY_MIN_GROUPS 8         /* sign copies only for >= 32 rows */
-#define KA_NARROW_N 6                /* ka_block_narrow for blocks this narrow */
+#define KA_NARROW_N 6                /* kq_avx2_narrow_block for blocks this narrow */
 
 /* Packed A forms (per 4-row group and k-block, see ka_pack_a). */
 enum {
@@ -598,8 +598,10 @@ ka_narrow_rows(const int NN, const kq_args *g, int m, int mr, int K32, const int
         _mm256_storeu_si256((__m256i *)(sums + i), ka_hsum8(acc + i));
 }
 
-static int ka_block_narrow(const kq_args *g, int m0, int m1, int n0, int n1) {
+int kq_avx2_narrow_block(const kq_args *g, int m0, int m1, int n0, int n1) {
     const kq_weights *w = g->W;
+    if (n1 > w->N) n1 = w->N;
+    if (n1 - n0 > KA_NARROW_N) return 0;
     const int K = w->K, nn = n1 - n0, K32 = K / 32 * 32, Kp = w->Kp;
     /* wr[j][k] = W[n0 + j][k], k < Kp (n0 starts a panel, nn < 16). */
     int8_t *wr = malloc((size_t)nn * Kp);
@@ -641,7 +643,7 @@ static int ka_block_narrow(const kq_args *g, int m0, int m1, int n0, int n1) {
 
 void kq_avx2_block(const kq_args *g, int m0, int m1, int n0, int n1) {
     if (n1 > g->W->N) n1 = g->W->N;
-    if (n1 - n0 <= KA_NARROW_N && ka_block_narrow(g, m0, m1, n0, n1)) return;
+    if (kq_avx2_narrow_block(g, m0, m1, n0, n1)) return;
     if (g->W->bits == 8 && m1 - m0 >= KA_COPY_MIN_GROUPS * KA_MR)
         ka_block_copy(g, m0, m1, n0, n1);
     else

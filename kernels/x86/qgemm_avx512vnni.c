@@ -22,7 +22,9 @@
 ** L2), then 16-channel panels, then 8-row micro tiles over all of K with one
 ** zmm accumulator per row and panel; two panels at a time when available
 ** (16 accumulators, 2 weight vectors, 8 broadcasts per k-block). Tails of N
-** are written with masked stores.
+** are written with masked stores. Blocks of at most 6 channels (a
+** classifier) go to the AVX2 variant's kq_avx2_narrow_block, which reads A
+** once instead of computing a 16-channel panel of mostly padding.
 */
 #include "kernels/qgemm_impl.h"
 
@@ -174,6 +176,8 @@ void kq_avx512vnni_block(const kq_args *g, int m0, int m1, int n0, int n1) {
     kv_tile_fn tile2 = w->bits == 8 ? kv_tile_8_2 : w->bits == 6 ? kv_tile_6_2 : kv_tile_4_2;
     const __m512i zf = _mm512_set1_epi32(g->za + 128);
     if (n1 > w->N) n1 = w->N;
+    if (kq_avx2_narrow_block(g, m0, m1, n0, n1)) /* a classifier's few channels */
+        return;
 
     int groups = (int)(KV_A_BUDGET / group_bytes);
     int need = (m1 - m0 + KV_MR - 1) / KV_MR;
