@@ -58,6 +58,8 @@ typedef struct qsite {
     int in;               /* the activation site feeding the layer */
     float *dq;            /* [ngroups][rows]: activation step x channel step */
     int ngroups;          /* 1 uniform, 2 DRQ-GELU (pos, neg), RORQ: its bands */
+    int kw_hwc;           /* conv weight sites: kw's K is in [ky][kx][c] order (int_conv
+                          ** reorders it on first use; 0: still [c][ky][kx]) */
     int int_in;           /* activation sites: every reader runs in integers */
     int pair;             /* q and softmax sites: the other operand (lavt_site.pair) */
 } qsite;
@@ -1091,12 +1093,41 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
     }
 }
 
-/* Integer execution, conv hook: the input's codes once, into a copy padded
-** with the zero point (value 0, as the simulated path pads with 0.0), then
-** blocks of output pixels: their patches of codes (im2col, in the weights'
-** [C][kh][kw] order: kw contiguous codes per (c, ky)), one integer GEMM
-** with the uniform epilogue, transposed into y [O][Ho][Wo]. */
+/* Integer execution, conv hook. The input's codes once, channel-last
+** ([Hp][Wp][C], padded with the zero point: value 0, as the simulated path
+** pads with 0.0), so that a patch's kw neighbours along a row are kw * C
+** contiguous codes; then blocks of output pixels: their patches (im2col, K in
+** [ky][kx][c] order: kh copies per pixel; none for 1x1 convolutions, whose
+** patches are the image's rows), one integer GEMM with the uniform epilogue,
+** transposed into y [O][Ho][Wo]. The packed weights are reordered to the
+** same K order on first use (the integer sums do not depend on the order, so
+** the outputs are those of the [c][ky][kx] order, bit for bit). */
 #define CONV_PATCH_BYTES (1 << 20)
+
+/* Reorder conv weight site pw's packed codes from K = [c][ky][kx] to
+** [ky][kx][c] (C input channels, kh x kw kernel). -1: out of memory (the
+** codes, already valid, always pack). */
+static int conv_weights_hwc(qsite *pw, int C, int kh, int kw)
+{
+    kq_weights *w = pw->kw, hwc;
+    int O = w->N, K = w->K, taps = kh * kw;
+    char err[160];
+    int8_t *codes = malloc((size_t)O * K);
+    if (!codes)
+        return -1;
+    for (int o = 0; o < O; o++)
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < taps; t++)
+                codes[(size_t)o * K + (size_t)t * C + c] = (int8_t)kq_weight_at(w, o, c * taps + t);
+    int rc = kq_pack_weights(&hwc, codes, O, K, K, w->bits, err, sizeof err);
+    free(codes);
+    if (rc)
+        return -1;
+    kq_weights_free(w);
+    *w = hwc;
+    pw->kw_hwc = 1;
+    return 0;
+}
 
 static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_conv_geom *g,
                     const float *bias, float *y)
@@ -1110,42 +1141,47 @@ static int int_conv(void *ctx, kt_pool *pool, int w, const float *x, const lavt_
     int Hp = H + 2 * pad, Wp = W + 2 * pad;
     int Ho = (Hp - kh) / st + 1, Wo = (Wp - kw) / st + 1;
     int K = C * kh * kw, O = pw->kw->N, M = Ho * Wo;
+    int direct = kh == 1 && kw == 1 && st == 1 && pad == 0;   /* patches = image rows */
+    if (kh * kw > 1 && !pw->kw_hwc && conv_weights_hwc(pw, C, kh, kw))
+        return exec_oom(q, "convolution weights", O, K);
     int blk = CONV_PATCH_BYTES / K;
     blk = blk < 16 ? 16 : blk > M ? M : blk;
     qscratch *sc = &q->x;
-    size_t nimg = (size_t)C * Hp * Wp;
-    /* 4 bytes of slack after each: the 3-wide copy below moves 4 */
-    int8_t *img = qbuf_get(&sc->img, nimg + 4), *patch = qbuf_get(&sc->patch, (size_t)blk * K + 4);
+    size_t nimg = (size_t)Hp * Wp * C;
+    int8_t *img = qbuf_get(&sc->img, nimg + (size_t)W);   /* then one row of codes */
+    int8_t *patch = direct ? img : qbuf_get(&sc->patch, (size_t)blk * K);
     float *yt = qbuf_get(&sc->yt, (size_t)blk * O * sizeof(float));
     if (!img || !patch || !yt)
         return exec_oom(q, "convolution input", C, H * W);
     int za = qz_affine_codes_s8(&pa->u, x, 0, img);   /* n = 0: only the zero point */
     if (pad)
         memset(img, za, nimg);
+    int8_t *row = img + nimg;
     for (int c = 0; c < C; c++)
-        for (int iy = 0; iy < H; iy++)
-            qz_affine_codes_s8(&pa->u, x + ((size_t)c * H + iy) * W, (size_t)W,
-                               img + ((size_t)c * Hp + iy + pad) * Wp + pad);
+        for (int iy = 0; iy < H; iy++) {
+            qz_affine_codes_s8(&pa->u, x + ((size_t)c * H + iy) * W, (size_t)W, row);
+            int8_t *d = img + ((size_t)(iy + pad) * Wp + pad) * C + c;
+            for (int ix = 0; ix < W; ix++)
+                d[(size_t)ix * C] = row[ix];
+        }
+    size_t run = (size_t)kw * C;   /* one kernel row of a patch */
     for (int p0 = 0; p0 < M; p0 += blk) {
         int nb = M - p0 < blk ? M - p0 : blk;
-        for (int r = 0; r < nb; r++) {
+        const int8_t *A = direct ? img + (size_t)p0 * C : patch;
+        for (int r = 0; !direct && r < nb; r++) {
             int oy = (p0 + r) / Wo, ox = (p0 + r) % Wo;
             int8_t *dst = patch + (size_t)r * K;
-            for (int c = 0; c < C; c++)
-                for (int ky = 0; ky < kh; ky++, dst += kw) {
-                    const int8_t *src = img + ((size_t)c * Hp + oy * st + ky) * Wp + (size_t)ox * st;
-                    if (kw == 3)   /* the decoder's 3x3: one 4-byte move, its 4th byte
-                                   ** overwritten by the next (or slack) */
-                        memcpy(dst, src, 4);
-                    else
-                        for (int kx = 0; kx < kw; kx++)   /* kw is 1 or 4: no memcpy call */
-                            dst[kx] = src[kx];
-                }
+            for (int ky = 0; ky < kh; ky++, dst += run)
+                memcpy(dst, img + ((size_t)(oy * st + ky) * Wp + (size_t)ox * st) * C, run);
         }
-        kq_gemm_f32(pool, nb, patch, K, za, pw->kw, pw->dq, bias, yt, O);
-        for (int o = 0; o < O; o++)
-            for (int r = 0; r < nb; r++)
-                y[(size_t)o * M + p0 + r] = yt[(size_t)r * O + o];
+        kq_gemm_f32(pool, nb, A, K, za, pw->kw, pw->dq, bias, yt, O);
+        /* yt [nb][O] -> y [O][M], 16 pixels at a time (their rows stay in L1) */
+        for (int r0 = 0; r0 < nb; r0 += 16) {
+            int r1 = r0 + 16 < nb ? r0 + 16 : nb;
+            for (int o = 0; o < O; o++)
+                for (int r = r0; r < r1; r++)
+                    y[(size_t)o * M + p0 + r] = yt[(size_t)r * O + o];
+        }
     }
     return 1;
 }
@@ -1340,6 +1376,7 @@ static int int_prepare(const lavt_model *m, qm_state *q, int i, char *err, size_
         for (int r = 0; r < rows; r++)
             pw->dq[(size_t)g * rows + r] = step[g] * pw->wq[r].scale;
     pw->ngroups = ng;
+    pw->kw_hwc = 0;
     pw->in = t->input;
     return 0;
 }
@@ -1356,6 +1393,7 @@ static void int_release(qm_state *q)
         free(p->dq);
         p->dq = NULL;
         p->ngroups = 0;
+        p->kw_hwc = 0;
         p->int_in = 0;
     }
     q->nint = 0;
