@@ -31,7 +31,9 @@
 ** unless the environment or --omp-wait says otherwise (libgomp reads it only
 ** when it is loaded, so risq sets it and executes itself again; spinning
 ** OpenMP barriers cost ~15 ms per call when other processes share the
-** cores, which would measure the machine, not oneDNN). busy_threads says how many
+** cores, which would measure the machine, not oneDNN), and
+** OPENBLAS_THREAD_TIMEOUT=18 unless set (its workers sleep after ~0.1 ms
+** instead of ~0.1 s; see bk_lib_env). busy_threads says how many
 ** threads of this process actually ran during a measurement (from each
 ** thread's /proc/self/task/TID/schedstat run time: at least half as long as
 ** the busiest thread). After each sample of a library the benchmark waits
@@ -607,9 +609,9 @@ static double bk_others_ms(const bk_task *a, int na, const bk_task *b, int nb, l
 }
 
 /* Wait until no other thread of this process has run for more than 0.5 ms
-** in a 10 ms window (at most 1 s): OpenBLAS's workers spin for ~0.1 s after
-** a call and OpenMP's for some ms, and would take cores from the next
-** measurement. The window is long enough that a spinning thread which the
+** in a 10 ms window (at most 1 s): OpenBLAS's workers spin after a call
+** (~0.1 s unless OPENBLAS_THREAD_TIMEOUT is set, see bk_lib_env) and
+** OpenMP's for some ms, and would take cores from the next measurement. The window is long enough that a spinning thread which the
 ** scheduler of a loaded machine leaves waiting for a while still shows. */
 static void bk_quiesce(void)
 {
@@ -903,6 +905,11 @@ static const char usage_bench[] =
     "                  OMP_WAIT_POLICY and runs itself again, since OpenMP reads it\n"
     "                  only at start\n"
     "\n"
+    "OpenBLAS runs with OPENBLAS_THREAD_TIMEOUT=18 unless the environment sets\n"
+    "it: its workers then sleep 2^18 cycles (~0.1 ms) after a call, about as\n"
+    "soon as risq's own, instead of spinning ~0.1 s into the next measurement\n"
+    "(set the same way, by running risq again).\n"
+    "\n"
     "exit status: 0 success, 1 a kernel gave a wrong result or the run was\n"
     "interrupted (Ctrl-C: the shapes done so far are kept), 2 usage or database\n"
     "error\n";
@@ -976,23 +983,54 @@ static void bk_join_args(int argc, char **argv, char *out, size_t n)
         used += (size_t)snprintf(out + used, n - used, " %s", argv[i]);
 }
 
-/* OpenMP reads OMP_WAIT_POLICY once, when libgomp is loaded (before main),
-** so a policy other than the environment's needs a fresh process: set it
-** and execute risq again with the same arguments (once; RISQ_BENCH_OMP marks
-** the second run). Only builds with oneDNN on OpenMP care. Returns 0 to go
-** on (also when exec fails: the run then says which policy it got), -1 on
-** a usage error. */
-static int bk_omp_policy(bk_opts *o, int argc, char **argv)
+/* The reference libraries read some settings only when they are loaded
+** (before main), so values other than the environment's need a fresh
+** process: set them and execute risq again with the same arguments (once;
+** RISQ_BENCH_ENV marks the second run).
+**   OMP_WAIT_POLICY (oneDNN on OpenMP): passive, unless the environment or
+**     --omp-wait says otherwise: spinning OpenMP barriers cost ~15 ms per
+**     call when other processes share the cores.
+**   OPENBLAS_THREAD_TIMEOUT: BK_BLAS_TIMEOUT unless the environment sets it.
+**     OpenBLAS's workers spin 2^n cycles after a call before they sleep;
+**     its default, 2^28 (~0.1 s), makes the benchmark wait that long after
+**     every OpenBLAS sample (bk_quiesce), and after such a pause the own
+**     kernels' first 2-thread products on the development VM ran at one
+**     thread's speed (the woken worker shared the caller's CPU): own fp32
+**     measured 0.57-0.81x OpenBLAS on LAVT-B shapes where it is 1.1-1.3x
+**     with either library alone or with this setting. 2^18 cycles (~0.1
+**     ms) is about as long as risq's own pool polls (kernels/threadpool.c);
+**     calls within a sample follow each other sooner, so OpenBLAS's workers
+**     do not sleep between them.
+** Returns 0 to go on (also when exec fails: the run then prints the
+** settings it got). */
+#define BK_BLAS_TIMEOUT "18"
+
+static int bk_lib_env(const bk_opts *o, int argc, char **argv)
 {
+    int change = 0;
+    if (getenv("RISQ_BENCH_ENV")) return 0;
 #if defined(RISQ_HAVE_DNNL) && defined(DNNL_CPU_RUNTIME) && defined(DNNL_RUNTIME_OMP) && \
     DNNL_CPU_RUNTIME == DNNL_RUNTIME_OMP
     const char *env = getenv("OMP_WAIT_POLICY");
     const char *want = o->omp_wait ? o->omp_wait : env ? NULL : "passive";
-    if (!o->use[BK_ONEDNN] || !want || getenv("RISQ_BENCH_OMP")) return 0;
-    if (!strcmp(want, "default") ? !env : env && !strcasecmp(env, want)) return 0;
-    if (!strcmp(want, "default")) unsetenv("OMP_WAIT_POLICY");
-    else setenv("OMP_WAIT_POLICY", want, 1);
-    setenv("RISQ_BENCH_OMP", want, 1);
+    if (o->use[BK_ONEDNN] && want &&
+        !(!strcmp(want, "default") ? !env : env && !strcasecmp(env, want))) {
+        if (!strcmp(want, "default")) unsetenv("OMP_WAIT_POLICY");
+        else setenv("OMP_WAIT_POLICY", want, 1);
+        change = 1;
+    }
+#else
+    if (o->omp_wait && strcmp(o->omp_wait, "default"))
+        fprintf(stderr, "risq bench kernels: --omp-wait: this build's oneDNN does not run on OpenMP; ignored\n");
+#endif
+#ifdef RISQ_HAVE_OPENBLAS
+    if (o->use[BK_OPENBLAS] && !getenv("OPENBLAS_THREAD_TIMEOUT")) {
+        setenv("OPENBLAS_THREAD_TIMEOUT", BK_BLAS_TIMEOUT, 1);
+        change = 1;
+    }
+#endif
+    if (!change) return 0;
+    setenv("RISQ_BENCH_ENV", "1", 1);
     char **nargv = calloc((size_t)argc + 3, sizeof *nargv);
     if (!nargv) return 0;
     nargv[0] = "risq";
@@ -1000,15 +1038,9 @@ static int bk_omp_policy(bk_opts *o, int argc, char **argv)
     for (int i = 0; i < argc; i++) nargv[i + 2] = argv[i];
     fflush(NULL);
     execv("/proc/self/exe", nargv);
-    fprintf(stderr, "risq bench kernels: cannot run risq again with OMP_WAIT_POLICY=%s (%s); going on "
-            "with the policy of this process\n", want, strerror(errno));
+    fprintf(stderr, "risq bench kernels: cannot run risq again with the reference libraries' "
+            "settings (%s); going on with this process's\n", strerror(errno));
     free(nargv);
-#else
-    (void)argc;
-    (void)argv;
-    if (o->omp_wait && strcmp(o->omp_wait, "default"))
-        fprintf(stderr, "risq bench kernels: --omp-wait: this build's oneDNN does not run on OpenMP; ignored\n");
-#endif
     return 0;
 }
 
@@ -1018,8 +1050,11 @@ static void bk_setup_threads(const bk_opts *o)
 #ifdef RISQ_HAVE_OPENBLAS
     if (o->use[BK_OPENBLAS]) {
         openblas_set_num_threads(o->threads);
-        printf("OpenBLAS: %s; core %s; %d thread%s\n", openblas_get_config(), openblas_get_corename(),
-               openblas_get_num_threads(), openblas_get_num_threads() == 1 ? "" : "s");
+        const char *to = getenv("OPENBLAS_THREAD_TIMEOUT");
+        printf("OpenBLAS: %s; core %s; %d thread%s; OPENBLAS_THREAD_TIMEOUT=%s\n",
+               openblas_get_config(), openblas_get_corename(), openblas_get_num_threads(),
+               openblas_get_num_threads() == 1 ? "" : "s",
+               to ? to : "(unset: workers spin 2^28 cycles)");
     }
 #endif
 #ifdef RISQ_HAVE_DNNL
@@ -1134,7 +1169,7 @@ int bk_main(int argc, char **argv)
         return 2;
     }
 
-    if (!o.list && bk_omp_policy(&o, argc, argv)) return 2;
+    if (!o.list) bk_lib_env(&o, argc, argv);
 
     char err[1024];
     /* the own kernels' variant */

@@ -69,6 +69,13 @@ for lib in openblas onednn; do
   fi
 done
 echo "implementations: $impls"
+if [ "${impls#*openblas}" != "$impls" ]; then
+  check "OpenBLAS's workers sleep after ~0.1 ms (risq sets OPENBLAS_THREAD_TIMEOUT=18)" \
+    grep -Eq "^OpenBLAS: .*OPENBLAS_THREAD_TIMEOUT=18$" "$tmp/out"
+  OPENBLAS_THREAD_TIMEOUT=20 "$risq" bench kernels --shapes tiny --reps 1 --warmup 1 --min-ms 0 \
+    --threads 1 --impl openblas --db "$tmp/blas.sqlite" >"$tmp/out2" 2>&1
+  check "...unless the environment sets it" grep -Eq "^OpenBLAS: .*OPENBLAS_THREAD_TIMEOUT=20$" "$tmp/out2"
+fi
 check "one run of suite bench-kernels, status ok" test "$(q "select count(*) || status from run where suite = 'bench-kernels'")" = "1ok"
 for m in $impls; do
   check "$m: a configuration per shape" test "$(q "select count(*) from config where model = 'gemm' and method = '$m' and status = 'ok' and threads = 2")" -eq "$nshapes"
