@@ -9,6 +9,7 @@
 */
 #include "kernels/ops_f32.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,30 @@
 /* ------------------------------------------------------------------------ */
 /* Normalisation.                                                             */
 
-void kf_layernorm(const float *x, int rows, int cols, const float *gamma,
-                  const float *beta, float eps, float *y) {
-  if (cols <= 0) return;
-  for (int r = 0; r < rows; r++) {
-    const float *xr = x + (size_t)r * cols;
-    float *yr = y + (size_t)r * cols;
+/* Row- and element-wise ops split their rows (or chunks of KF_OP_CHUNK
+** elements) over a pool's threads, each thread at least KF_OP_MIN elements:
+** every row or element is computed by the same code whatever the split, so
+** the result does not depend on the thread count. */
+#define KF_OP_CHUNK 4096
+#define KF_OP_MIN 32768
+
+/* Grain (rows) of a row-wise op on rows of cols elements. */
+static int kf_row_grain(int cols) { return cols >= KF_OP_MIN ? 1 : KF_OP_MIN / cols; }
+
+typedef struct {
+  const float *x;
+  float *y;
+  int cols;
+  const float *gamma, *beta;
+  float eps;
+} kf_ln_job;
+
+static void kf_layernorm_range(void *arg, int r0, int r1) {
+  const kf_ln_job *j = (const kf_ln_job *)arg;
+  const int cols = j->cols;
+  for (int r = r0; r < r1; r++) {
+    const float *xr = j->x + (size_t)r * cols;
+    float *yr = j->y + (size_t)r * cols;
 
     /* Two passes (mean, then squared deviations): no cancellation. All
     ** statistics are read before the row is overwritten, so x == y is fine. */
@@ -35,16 +54,23 @@ void kf_layernorm(const float *x, int rows, int cols, const float *gamma,
       double d = xr[c] - mean;
       ss += d * d;
     }
-    float rstd = (float)(1.0 / sqrt(ss / cols + (double)eps));
+    float rstd = (float)(1.0 / sqrt(ss / cols + (double)j->eps));
     float fmean = (float)mean;
 
     for (int c = 0; c < cols; c++) {
       float v = (xr[c] - fmean) * rstd;
-      if (gamma) v *= gamma[c];
-      if (beta) v += beta[c];
+      if (j->gamma) v *= j->gamma[c];
+      if (j->beta) v += j->beta[c];
       yr[c] = v;
     }
   }
+}
+
+void kf_layernorm(kt_pool *pool, const float *x, int rows, int cols, const float *gamma,
+                  const float *beta, float eps, float *y) {
+  if (cols <= 0 || rows <= 0) return;
+  kf_ln_job j = {x, y, cols, gamma, beta, eps};
+  kt_parallel_for(pool, rows, kf_row_grain(cols), kf_layernorm_range, &j);
 }
 
 /* Columns are processed in blocks of this many so that the per-column sums
@@ -86,10 +112,16 @@ void kf_instnorm_cols(float *x, int rows, int cols, float eps) {
   }
 }
 
-void kf_softmax_rows(float *x, int rows, int cols) {
-  if (cols <= 0) return;
-  for (int r = 0; r < rows; r++) {
-    float *xr = x + (size_t)r * cols;
+typedef struct {
+  float *x;
+  int cols;
+} kf_rows_job;
+
+static void kf_softmax_range(void *arg, int r0, int r1) {
+  const kf_rows_job *j = (const kf_rows_job *)arg;
+  const int cols = j->cols;
+  for (int r = r0; r < r1; r++) {
+    float *xr = j->x + (size_t)r * cols;
     float mx = xr[0];
     for (int c = 1; c < cols; c++)
       if (xr[c] > mx) mx = xr[c];
@@ -106,12 +138,36 @@ void kf_softmax_rows(float *x, int rows, int cols) {
   }
 }
 
+void kf_softmax_rows(kt_pool *pool, float *x, int rows, int cols) {
+  if (cols <= 0 || rows <= 0) return;
+  kf_rows_job j = {x, cols};
+  kt_parallel_for(pool, rows, kf_row_grain(cols), kf_softmax_range, &j);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Element-wise activations.                                                  */
 
-void kf_gelu(float *x, size_t n) {
+typedef struct {
+  float *x;
+  size_t n, chunk;
+} kf_elt_job;
+
+static void kf_gelu_range(void *arg, int c0, int c1) {
+  const kf_elt_job *j = (const kf_elt_job *)arg;
   const float inv_sqrt2 = 0.70710678118654752440f;
-  for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+  size_t end = (size_t)c1 * j->chunk < j->n ? (size_t)c1 * j->chunk : j->n;
+  float *x = j->x;
+  for (size_t i = (size_t)c0 * j->chunk; i < end; i++)
+    x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+}
+
+void kf_gelu(kt_pool *pool, float *x, size_t n) {
+  if (n == 0) return;
+  /* (beyond INT_MAX chunks, one chunk: one thread) */
+  size_t chunks = (n + KF_OP_CHUNK - 1) / KF_OP_CHUNK;
+  kf_elt_job j = {x, n, chunks > INT_MAX ? n : KF_OP_CHUNK};
+  kt_parallel_for(pool, chunks > INT_MAX ? 1 : (int)chunks, KF_OP_MIN / KF_OP_CHUNK,
+                  kf_gelu_range, &j);
 }
 
 void kf_relu(float *x, size_t n) {

@@ -14,9 +14,14 @@
 #include "kernels/gemm_f32.h"
 #include "kernels/threadpool.h"
 
+/* Row-wise and element-wise ops take a pool (NULL: the caller's thread
+** only) and split their rows over its threads; the bits do not depend on
+** the thread count. Called from inside one of the pool's tasks, they run on
+** that task's thread. */
+
 /* y[r][:] = (x[r][:] - mean) / sqrt(var + eps) * gamma + beta   (biased var,
 ** as torch.nn.LayerNorm). gamma/beta may be NULL (1 / 0). In place allowed. */
-void kf_layernorm(const float *x, int rows, int cols, const float *gamma,
+void kf_layernorm(kt_pool *pool, const float *x, int rows, int cols, const float *gamma,
                   const float *beta, float eps, float *y);
 
 /* Normalise each column over the rows (torch.nn.InstanceNorm1d on a (C, L)
@@ -24,9 +29,10 @@ void kf_layernorm(const float *x, int rows, int cols, const float *gamma,
 void kf_instnorm_cols(float *x, int rows, int cols, float eps);
 
 /* Numerically stable softmax of each row, in place. */
-void kf_softmax_rows(float *x, int rows, int cols);
+void kf_softmax_rows(kt_pool *pool, float *x, int rows, int cols);
 
-void kf_gelu(float *x, size_t n);  /* exact: 0.5 x (1 + erf(x / sqrt 2)) */
+/* exact: 0.5 x (1 + erf(x / sqrt 2)), in place */
+void kf_gelu(kt_pool *pool, float *x, size_t n);
 void kf_relu(float *x, size_t n);
 void kf_tanh(float *x, size_t n);
 

@@ -1758,7 +1758,7 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
         for (int i = 0; i < T; i++)
             for (int j = 0; j < T; j++)
                 a->t_sc[i * T + j] = a->t_sc[i * T + j] * inv + (1.0f - a->lmask[j]) * -10000.0f;
-        kf_softmax_rows(a->t_sc, T, T);
+        kf_softmax_rows(NULL, a->t_sc, T, T);
         qa(m, L->s_sm, a->t_sc, T, T, T);
         mm_product(m, pool, 0, L->s_sm, 0, a->t_sc, T, T, T, a->t_v + h * dh, Lh, dh, a->t_ctx + h * dh,
                    Lh);
@@ -1766,14 +1766,14 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
     qa(m, L->s_out, a->t_ctx, T, Lh, Lh);
     linear(m, pool, L->s_out, 0, T, Lh, Lh, a->t_ctx, Lh, L->ao_w, L->ao_b, a->t_tmp, Lh);
     add_into(a->t_tmp, a->t_h, (size_t)T * Lh);
-    kf_layernorm(a->t_tmp, T, Lh, L->ln1_w, L->ln1_b, c->bert_ln_eps, a->t_tmp);
+    kf_layernorm(pool, a->t_tmp, T, Lh, L->ln1_w, L->ln1_b, c->bert_ln_eps, a->t_tmp);
     linear(m, pool, L->s_ffn, 0, T, I, Lh, qcopy(m, L->s_ffn, a->t_tmp, T, Lh), Lh, L->i_w, L->i_b,
            a->t_inter, I);
-    kf_gelu(a->t_inter, (size_t)T * I);
+    kf_gelu(pool, a->t_inter, (size_t)T * I);
     qa(m, L->s_gelu, a->t_inter, T, I, I);
     linear(m, pool, L->s_gelu, 0, T, Lh, I, a->t_inter, I, L->o_w, L->o_b, a->t_h, Lh);
     add_into(a->t_h, a->t_tmp, (size_t)T * Lh);
-    kf_layernorm(a->t_h, T, Lh, L->ln2_w, L->ln2_b, c->bert_ln_eps, a->t_h);
+    kf_layernorm(pool, a->t_h, T, Lh, L->ln2_w, L->ln2_b, c->bert_ln_eps, a->t_h);
 }
 
 /* l = last hidden state [T][Lh] in a->t_h (padding rows included). */
@@ -1790,7 +1790,7 @@ static void text_encoder(lavt_model *m, kt_pool *pool, const int32_t *ids, const
         for (int k = 0; k < Lh; k++)
             a->t_h[(size_t)t * Lh + k] = (we[k] + te[k]) + pe[k];
     }
-    kf_layernorm(a->t_h, T, Lh, m->emb_ln_w, m->emb_ln_b, c->bert_ln_eps, a->t_h);
+    kf_layernorm(pool, a->t_h, T, Lh, m->emb_ln_w, m->emb_ln_b, c->bert_ln_eps, a->t_h);
     for (int k = 0; k < c->num_layers; k++)
         bert_layer(m, pool, &m->bl[k]);
 }
@@ -1822,7 +1822,7 @@ static void patch_embed(lavt_model *m, kt_pool *pool, const float *image)
     for (size_t n = 0; n < N; n++)
         for (int ch = 0; ch < C; ch++)
             a->x[n * C + ch] = a->tmp[ch * N + n];
-    kf_layernorm(a->x, (int)N, C, m->pe_nw, m->pe_nb, LN_EPS_SWIN, a->x);
+    kf_layernorm(pool, a->x, (int)N, C, m->pe_nw, m->pe_nb, LN_EPS_SWIN, a->x);
 }
 
 typedef struct {
@@ -1857,7 +1857,7 @@ static void attn_range(void *arg, int begin, int end)
             const float *mk = J->shifted ? s->mask + (size_t)win * N * N : NULL;
             for (int i = 0; i < N * N; i++)
                 sc[i] += bias[i] + (mk ? mk[i] : 0.0f);
-            kf_softmax_rows(sc, N, N);
+            kf_softmax_rows(NULL, sc, N, N);
             if (J->fn)
                 J->fn(J->ctx, J->b->s_sm, sc, N, N, N);
             mm_product(J->m, NULL, begin, J->b->s_sm, 0, sc, N, N, N, q + 2 * D, 3 * D, dh,
@@ -1878,7 +1878,7 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
 
     /* norm1, then zero-pad to Hp x Wp: the padded tokens are zeros *after*
     ** norm1 and take part in attention as keys (official: no padding mask). */
-    kf_layernorm(x, H * W, D, b->norm1_w, b->norm1_b, LN_EPS_SWIN, a->tmp);
+    kf_layernorm(pool, x, H * W, D, b->norm1_w, b->norm1_b, LN_EPS_SWIN, a->tmp);
     /* Partition into windows of the rolled map. torch.roll(x, (-s, -s)) puts
     ** the token of (y, x) at ((y - s) mod Hp, (x - s) mod Wp), so window
     ** position (py, px) reads source ((py + s) mod Hp, (px + s) mod Wp). */
@@ -1924,10 +1924,10 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
 
     /* x = x + fc2(GELU(fc1(norm2(x)))) */
     int HW = H * W;
-    kf_layernorm(x, HW, D, b->norm2_w, b->norm2_b, LN_EPS_SWIN, a->tmp);
+    kf_layernorm(pool, x, HW, D, b->norm2_w, b->norm2_b, LN_EPS_SWIN, a->tmp);
     qa(m, b->s_mlp, a->tmp, HW, D, D);
     linear(m, pool, b->s_mlp, 0, HW, s->hid, D, a->tmp, D, b->fc1_w, b->fc1_b, a->hid, s->hid);
-    kf_gelu(a->hid, (size_t)HW * s->hid);
+    kf_gelu(pool, a->hid, (size_t)HW * s->hid);
     qa(m, b->s_gelu, a->hid, HW, s->hid, s->hid);
     linear(m, pool, b->s_gelu, 0, HW, D, s->hid, a->hid, s->hid, b->fc2_w, b->fc2_b, a->tmp, D);
     add_into(x, a->tmp, (size_t)HW * D);
@@ -1947,7 +1947,7 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
     /* vis = GELU(vis_project(x)); 1x1 Conv1d weights [D][D][1] act as Linear */
     const float *xin = qcopy(m, s->s_fin, x, HW, D);
     linear(m, pool, s->s_fin, 0, HW, D, D, xin, D, s->vis_w, s->vis_b, vis, D);
-    kf_gelu(vis, n);
+    kf_gelu(pool, vis, n);
     /* query = InstanceNorm1d(f_query(x)): each channel over the HW positions */
     linear(m, pool, s->s_fin, 1, HW, D, D, xin, D, s->q_w, s->q_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
@@ -1972,7 +1972,7 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
             for (int t = 0; t < T; t++)
                 a->sim[(size_t)i * T + t] =
                     a->sim[(size_t)i * T + t] * scale + (10000.0f * a->lmask[t] - 10000.0f);
-        kf_softmax_rows(a->sim, HW, T);
+        kf_softmax_rows(pool, a->sim, HW, T);
         qa(m, s->s_fsm, a->sim, HW, T, T);
         mm_product(m, pool, 0, s->s_fsm, 0, a->sim, T, HW, T, a->val + h * dh, D, dh, att + h * dh, D);
     }
@@ -2001,7 +2001,7 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
         vis[i] *= q[i];
     qa(m, s->s_mm, vis, HW, D, D);
     linear(m, pool, s->s_mm, 0, HW, D, D, vis, D, s->mm_w, s->mm_b, a->xres, D);
-    kf_gelu(a->xres, n);
+    kf_gelu(pool, a->xres, n);
     /* x = x + tanh(res_gate.2(relu(res_gate.0(x_residual)))) * x_residual */
     linear(m, pool, s->s_ggelu, 0, HW, D, D, qcopy(m, s->s_ggelu, a->xres, HW, D), D, s->gate0_w,
            NULL, a->tmp, D);
@@ -2014,12 +2014,12 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
 }
 
 /* Stage output for the decoder: backbone.norm{i}(x_residual) as [D][H][W]. */
-static void stage_output(lavt_model *m, const swin_stage *s, float *y)
+static void stage_output(lavt_model *m, kt_pool *pool, const swin_stage *s, float *y)
 {
     lavt_arena *a = &m->a;
     size_t N = (size_t)s->H * s->W;
     int D = s->D;
-    kf_layernorm(a->xres, (int)N, D, s->out_w, s->out_b, LN_EPS_SWIN, a->tmp);
+    kf_layernorm(pool, a->xres, (int)N, D, s->out_w, s->out_b, LN_EPS_SWIN, a->tmp);
     for (size_t n = 0; n < N; n++)
         for (int k = 0; k < D; k++)
             y[(size_t)k * N + n] = a->tmp[n * D + k];
@@ -2044,7 +2044,7 @@ static void patch_merging(lavt_model *m, kt_pool *pool, const swin_stage *s, flo
             }
         }
     int Nn = Hn * Wn;
-    kf_layernorm(a->hid, Nn, 4 * D, s->ds_norm_w, s->ds_norm_b, LN_EPS_SWIN, a->hid);
+    kf_layernorm(pool, a->hid, Nn, 4 * D, s->ds_norm_w, s->ds_norm_b, LN_EPS_SWIN, a->hid);
     qa(m, s->s_merge, a->hid, Nn, 4 * D, 4 * D);
     linear(m, pool, s->s_merge, 0, Nn, 2 * D, 4 * D, a->hid, 4 * D, s->ds_red_w, NULL, x, 2 * D);
 }
@@ -2114,7 +2114,7 @@ int lavt_forward(lavt_model *m, kt_pool *pool, const float *image, const int32_t
         for (int j = 0; j < c->depths[i]; j++)
             swin_block(m, pool, s, j, a->x);
         pwam(m, pool, s, a->x);
-        stage_output(m, s, ys[i]);
+        stage_output(m, pool, s, ys[i]);
         if (i < c->nstages - 1)
             patch_merging(m, pool, s, a->x);
     }

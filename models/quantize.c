@@ -991,6 +991,59 @@ static void add_bias(const float *bias, int M, int N, float *y, int ldy)
                 y[(size_t)r * ldy + n] += bias[n];
 }
 
+/* Per-row steps of the integer linear hook, split by rows over the pool's
+** threads (every row is computed by the same code whatever the split). */
+enum { ROWS_CODES, ROWS_GELU_SPLIT, ROWS_GELU_DEQUANT };
+
+typedef struct rowjob {
+    int op;
+    const qsite *pa;
+    const float *x;          /* input [M][K], row stride ldx */
+    int ldx, K;
+    int8_t *a, *b;           /* codes [M][K] (b: DRQ-GELU's negative region) */
+    const int32_t *acc, *acc2;   /* DRQ-GELU sums [M][N] of the two regions */
+    const float *dq, *bias;  /* dq [2][N]; bias [N] or NULL */
+    float *y;                /* output [M][N], row stride ldy */
+    int ldy, N;
+} rowjob;
+
+static void rows_range(void *arg, int r0, int r1)
+{
+    const rowjob *j = arg;
+    for (int r = r0; r < r1; r++) {
+        const float *xr = j->x ? j->x + (size_t)r * j->ldx : NULL;
+        switch (j->op) {
+        case ROWS_CODES:
+            qz_affine_codes_s8(&j->pa->u, xr, (size_t)j->K, j->a + (size_t)r * j->K);
+            break;
+        case ROWS_GELU_SPLIT:
+            qz_drq_gelu_split_s8(&j->pa->dg, xr, (size_t)j->K, j->a + (size_t)r * j->K,
+                                 j->b + (size_t)r * j->K);
+            break;
+        case ROWS_GELU_DEQUANT: {
+            /* y = acc_pos dq_pos, then + acc_neg dq_neg, then + bias: each a
+            ** rounded float operation, in this order */
+            const int32_t *a1 = j->acc + (size_t)r * j->N, *a2 = j->acc2 + (size_t)r * j->N;
+            const float *dq2 = j->dq + j->N;
+            float *yr = j->y + (size_t)r * j->ldy;
+            for (int n = 0; n < j->N; n++) {
+                float v = (float)a1[n] * j->dq[n];
+                v += (float)a2[n] * dq2[n];
+                if (j->bias)
+                    v += j->bias[n];
+                yr[n] = v;
+            }
+            break;
+        }
+        }
+    }
+}
+
+static void rows_run(kt_pool *pool, int M, int cols, rowjob *j)
+{
+    kt_parallel_for(pool, M, cols >= 32768 ? 1 : 32768 / (cols > 0 ? cols : 1), rows_range, j);
+}
+
 /* Integer execution, linear hook.  Quantizes the float input to codes
 ** (exactly the simulated path's codes), runs the integer GEMM on the packed
 ** weights and dequantizes:
@@ -1019,9 +1072,9 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
         return exec_oom(q, "codes", M, K);
     switch (pa->type) {
     case QM_UNIFORM: {
-        int za = 0;
-        for (int r = 0; r < M; r++)
-            za = qz_affine_codes_s8(&pa->u, x + (size_t)r * ldx, (size_t)K, a + (size_t)r * K);
+        int za = qz_affine_codes_s8(&pa->u, x, 0, a);   /* n = 0: only the zero point */
+        rows_run(pool, M, K, &(rowjob){ .op = ROWS_CODES, .pa = pa, .x = x, .ldx = ldx, .K = K,
+                                        .a = a });
         kq_gemm_f32(pool, M, a, K, za, kw, pw->dq, bias, y, ldy);
         return 1;
     }
@@ -1030,14 +1083,12 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
         int32_t *acc = qbuf_get(&sc->acc, na), *acc2 = qbuf_get(&sc->acc2, na);
         if (!b || !acc || !acc2)
             return exec_oom(q, "sums", M, N);
-        for (int r = 0; r < M; r++)
-            qz_drq_gelu_split_s8(&pa->dg, x + (size_t)r * ldx, (size_t)K, a + (size_t)r * K,
-                                 b + (size_t)r * K);
+        rows_run(pool, M, K, &(rowjob){ .op = ROWS_GELU_SPLIT, .pa = pa, .x = x, .ldx = ldx,
+                                        .K = K, .a = a, .b = b });
         kq_gemm_s32(pool, M, a, K, 0, kw, acc, N);
         kq_gemm_s32(pool, M, b, K, 0, kw, acc2, N);
-        dequant_into(acc, M, N, pw->dq, y, ldy, 0);
-        dequant_into(acc2, M, N, pw->dq + N, y, ldy, 1);
-        add_bias(bias, M, N, y, ldy);
+        rows_run(pool, M, N, &(rowjob){ .op = ROWS_GELU_DEQUANT, .acc = acc, .acc2 = acc2,
+                                        .dq = pw->dq, .bias = bias, .y = y, .ldy = ldy, .N = N });
         return 1;
     }
     case QM_RORQ: {

@@ -74,10 +74,10 @@ static void test_layernorm(void) {
         want[r * cols + c] = z * g[c] + b[c];
       }
     }
-    kf_layernorm(x, rows, cols, g, b, (float)eps, y);
-    kf_layernorm(x, rows, cols, NULL, NULL, (float)eps, y0);
+    kf_layernorm(NULL, x, rows, cols, g, b, (float)eps, y);
+    kf_layernorm(NULL, x, rows, cols, NULL, NULL, (float)eps, y0);
     double e1 = err_ratio(y, want, n, 1e-4, 1e-4), e2 = err_ratio(y0, want0, n, 1e-4, 1e-4);
-    kf_layernorm(x, rows, cols, g, b, (float)eps, x); /* in place */
+    kf_layernorm(NULL, x, rows, cols, g, b, (float)eps, x); /* in place */
     int inplace = memcmp(x, y, n * sizeof(float)) == 0;
     snprintf(msg, sizeof msg, "layernorm cols=%d (affine err %.3f, plain err %.3f, in place same)",
              cols, e1, e2);
@@ -127,7 +127,7 @@ static void test_softmax(void) {
       for (int c = 0; c < cols; c++) s += exp(x[r * cols + c] - mx);
       for (int c = 0; c < cols; c++) want[r * cols + c] = exp(x[r * cols + c] - mx) / s;
     }
-    kf_softmax_rows(x, rows, cols);
+    kf_softmax_rows(NULL, x, rows, cols);
     double e = err_ratio(x, want, n, 1e-7, 1e-5);
     snprintf(msg, sizeof msg, "softmax rows=%d cols=%d, logits near 1000 (err %.3f)", rows, cols, e);
     check(e <= 1, msg);
@@ -138,7 +138,7 @@ static void test_softmax(void) {
 static void test_activations(void) {
   char msg[160];
   float p[] = {1.0f, -1.0f, 0.0f, 10.0f, -10.0f};
-  kf_gelu(p, 5);
+  kf_gelu(NULL, p, 5);
   snprintf(msg, sizeof msg, "gelu(1)=%.9g gelu(-1)=%.9g gelu(0)=%g gelu(10)=%g gelu(-10)=%g",
            p[0], p[1], p[2], p[3], p[4]);
   check(fabs(p[0] - 0.8413447460685429) < 1e-6 && fabs(p[1] + 0.15865525393145707) < 1e-6 &&
@@ -150,7 +150,7 @@ static void test_activations(void) {
   for (size_t i = 0; i < n; i++) x[i] = -8.0f + 16.0f * (float)i / (float)(n - 1);
 
   memcpy(y, x, n * sizeof(float));
-  kf_gelu(y, n);
+  kf_gelu(NULL, y, n);
   for (size_t i = 0; i < n; i++) want[i] = 0.5 * x[i] * (1.0 + erf(x[i] / sqrt(2.0)));
   double e = err_ratio(y, want, n, 1e-6, 1e-5);
   snprintf(msg, sizeof msg, "gelu on [-8, 8] vs double erf (err %.3f)", e);
@@ -339,17 +339,53 @@ static void test_resize(void) {
         "resize 1x1->2x3 broadcasts");
 }
 
+/* Layernorm, softmax and GELU on 2 and 3 threads: the bits of one thread,
+** on shapes large enough to be split (rows that are not a multiple of the
+** split, GELU's last chunk partial), guards after the output intact. */
+static void test_threads(kt_pool *pools[2]) {
+  const int rows = 301, cols = 257, G = 16;
+  const size_t n = (size_t)rows * cols;
+  float *x = rand_buf(n, -6.0f, 6.0f), *g = rand_buf((size_t)cols, 0.5f, 1.5f);
+  float *b = rand_buf((size_t)cols, -1.0f, 1.0f);
+  float *one = malloc((n + G) * sizeof(float)), *many = malloc((n + G) * sizeof(float));
+  for (int op = 0; op < 3; op++) {
+    static const char *const names[] = {"layernorm", "softmax_rows", "gelu"};
+    int same = 1;
+    for (int t = -1; t < 2; t++) {
+      kt_pool *pool = t < 0 ? NULL : pools[t];
+      float *y = t < 0 ? one : many;
+      for (int i = 0; i < G; i++) y[n + i] = -1234.5f;
+      if (op == 0) {
+        kf_layernorm(pool, x, rows, cols, g, b, 1e-5f, y);
+      } else {
+        memcpy(y, x, n * sizeof(float));
+        if (op == 1) kf_softmax_rows(pool, y, rows, cols);
+        else kf_gelu(pool, y, n);
+      }
+      for (int i = 0; i < G; i++) same &= y[n + i] == -1234.5f;
+      if (t >= 0) same &= memcmp(one, many, n * sizeof(float)) == 0;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s %dx%d: 2 and 3 threads give the bits of one, guards intact",
+             names[op], rows, cols);
+    check(same, msg);
+  }
+  free(x); free(g); free(b); free(one); free(many);
+}
+
 int main(void) {
-  kt_pool *pool2 = kt_pool_create(2);
-  check(pool2 != NULL, "2-thread pool created");
+  kt_pool *pool2 = kt_pool_create(2), *pool3 = kt_pool_create(3);
+  check(pool2 != NULL && pool3 != NULL, "2- and 3-thread pools created");
   test_layernorm();
   test_instnorm();
   test_softmax();
   test_activations();
+  test_threads((kt_pool *[2]){pool2, pool3});
   test_conv2d(pool2);
   test_bn_fold();
   test_resize();
   kt_pool_destroy(pool2);
+  kt_pool_destroy(pool3);
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
 }
