@@ -173,6 +173,7 @@ size_t kq_weights_bytes(const kq_weights *w) {
 
 void kq_sparse_s32(int M, const int *rowptr, const int *kidx, const int32_t *val,
                    const kq_weights *W, int32_t *C, int ldc) {
+    const size_t bb = kq_block_bytes(W->bits), pb = kq_panel_bytes(W);
     for (int m = 0; m < M; m++) {
         int32_t *c = C + (size_t)m * ldc;
         for (int e = rowptr[m]; e < rowptr[m + 1]; e++) {
@@ -180,8 +181,16 @@ void kq_sparse_s32(int M, const int *rowptr, const int *kidx, const int32_t *val
             uint32_t v = (uint32_t)val[e];
             /* Unsigned arithmetic: wraps like the SIMD sums instead of being
             ** undefined should a caller's values overflow int32. */
-            for (int n = 0; n < W->N; n++)
-                c[n] = (int32_t)((uint32_t)c[n] + v * (uint32_t)kq_weight_at(W, n, k));
+            if (W->bits == 8) {
+                /* W[n][k] is byte 4 (n % 16) + k % 4 of block k / 4 of panel n / 16 */
+                const uint8_t *col = W->data + (size_t)(k / KQ_KB) * bb + k % KQ_KB;
+                for (int n = 0; n < W->N; n++)
+                    c[n] = (int32_t)((uint32_t)c[n] +
+                                     v * (uint32_t)(int8_t)col[(size_t)(n / KQ_NR) * pb + 4 * (n % KQ_NR)]);
+            } else {
+                for (int n = 0; n < W->N; n++)
+                    c[n] = (int32_t)((uint32_t)c[n] + v * (uint32_t)kq_weight_at(W, n, k));
+            }
         }
     }
 }

@@ -993,7 +993,7 @@ static void add_bias(const float *bias, int M, int N, float *y, int ldy)
 
 /* Per-row steps of the integer linear hook, split by rows over the pool's
 ** threads (every row is computed by the same code whatever the split). */
-enum { ROWS_CODES, ROWS_GELU_SPLIT, ROWS_GELU_DEQUANT };
+enum { ROWS_CODES, ROWS_GELU_SPLIT, ROWS_GELU_DEQUANT, ROWS_RORQ_BANDS };
 
 typedef struct rowjob {
     int op;
@@ -1001,6 +1001,8 @@ typedef struct rowjob {
     const float *x;          /* input [M][K], row stride ldx */
     int ldx, K;
     int8_t *a, *b;           /* codes [M][K] (b: DRQ-GELU's negative region) */
+    uint8_t *band;           /* RORQ: the band of each element [M][K] */
+    int off;                 /* RORQ: subtracted from band 0's codes (int8 form) */
     const int32_t *acc, *acc2;   /* DRQ-GELU sums [M][N] of the two regions */
     const float *dq, *bias;  /* dq [2][N]; bias [N] or NULL */
     float *y;                /* output [M][N], row stride ldy */
@@ -1020,6 +1022,19 @@ static void rows_range(void *arg, int r0, int r1)
             qz_drq_gelu_split_s8(&j->pa->dg, xr, (size_t)j->K, j->a + (size_t)r * j->K,
                                  j->b + (size_t)r * j->K);
             break;
+        case ROWS_RORQ_BANDS: {
+            /* band 0 (inliers): codes; the others: band 0's zero point (0) */
+            const qz_rorq *rq = &j->pa->rq;
+            int8_t *ar = j->a + (size_t)r * j->K;
+            uint8_t *br = j->band + (size_t)r * j->K;
+            for (int k = 0; k < j->K; k++) {
+                int b = qz_rorq_band(rq, xr[k]);
+                br[k] = (uint8_t)b;
+                ar[k] = (int8_t)((b == 0 ? qz_affine_code(&rq->band[0], xr[k]) : rq->band[0].zero) -
+                                 j->off);
+            }
+            break;
+        }
         case ROWS_GELU_DEQUANT: {
             /* y = acc_pos dq_pos, then + acc_neg dq_neg, then + bias: each a
             ** rounded float operation, in this order */
@@ -1103,17 +1118,10 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
         int32_t *val = qbuf_get(&sc->val, nc * sizeof(int32_t));
         if (!band || !acc || !acc2 || !rowptr || !kidx || !val)
             return exec_oom(q, "RORQ bands", M, K);
-        for (int r = 0; r < M; r++) {
-            const float *xr = x + (size_t)r * ldx;
-            int8_t *ar = a + (size_t)r * K;
-            uint8_t *br = band + (size_t)r * K;
-            for (int k = 0; k < K; k++) {
-                int b = qz_rorq_band(rq, xr[k]);
-                br[k] = (uint8_t)b;
-                bandcount[b]++;
-                ar[k] = (int8_t)((b == 0 ? qz_affine_code(b0, xr[k]) : b0->zero) - off);
-            }
-        }
+        rows_run(pool, M, K, &(rowjob){ .op = ROWS_RORQ_BANDS, .pa = pa, .x = x, .ldx = ldx,
+                                        .K = K, .a = a, .band = band, .off = off });
+        for (size_t i = 0; i < nc; i++)
+            bandcount[band[i]]++;
         kq_gemm_s32(pool, M, a, K, b0->zero - off, kw, acc, N);
         dequant_into(acc, M, N, pw->dq, y, ldy, 0);
         for (int b = 1; b < nb; b++) {
