@@ -26,7 +26,8 @@
 ** used when ki_isa_active() is avx2 or avx512vnni; every other ISA uses the
 ** scalar variant. The packed layouts depend only on MR and NR, so both
 ** variants share the packing code below (the AVX2 one brings its own faster
-** packer for the "nt" right-hand side, same layout).
+** packer for the "nt" right-hand side, same layout, and a kernel for "nt"
+** products of at most MR columns that reads A unpacked: kf_variant.narrow).
 **
 ** Determinism: every element of C is computed as
 **     C = (bias or 0) + S_0,   then C += S_1, C += S_2, ...
