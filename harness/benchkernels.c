@@ -611,8 +611,9 @@ static double bk_others_ms(const bk_task *a, int na, const bk_task *b, int nb, l
 /* Wait until no other thread of this process has run for more than 0.5 ms
 ** in a 10 ms window (at most 1 s): OpenBLAS's workers spin after a call
 ** (~0.1 s unless OPENBLAS_THREAD_TIMEOUT is set, see bk_lib_env) and
-** OpenMP's for some ms, and would take cores from the next measurement. The window is long enough that a spinning thread which the
-** scheduler of a loaded machine leaves waiting for a while still shows. */
+** OpenMP's for some ms, and would take cores from the next measurement.
+** The window is long enough that a spinning thread which the scheduler of
+** a loaded machine leaves waiting for a while still shows. */
 static void bk_quiesce(void)
 {
     static bk_task a[BK_MAX_TASKS], b[BK_MAX_TASKS];
@@ -1001,14 +1002,13 @@ static void bk_join_args(int argc, char **argv, char *out, size_t n)
 **     ms) is about as long as risq's own pool polls (kernels/threadpool.c);
 **     calls within a sample follow each other sooner, so OpenBLAS's workers
 **     do not sleep between them.
-** Returns 0 to go on (also when exec fails: the run then prints the
-** settings it got). */
+** When exec fails the run goes on, and prints the settings it got. */
 #define BK_BLAS_TIMEOUT "18"
 
-static int bk_lib_env(const bk_opts *o, int argc, char **argv)
+static void bk_lib_env(const bk_opts *o, int argc, char **argv)
 {
     int change = 0;
-    if (getenv("RISQ_BENCH_ENV")) return 0;
+    if (getenv("RISQ_BENCH_ENV")) return;
 #if defined(RISQ_HAVE_DNNL) && defined(DNNL_CPU_RUNTIME) && defined(DNNL_RUNTIME_OMP) && \
     DNNL_CPU_RUNTIME == DNNL_RUNTIME_OMP
     const char *env = getenv("OMP_WAIT_POLICY");
@@ -1029,10 +1029,10 @@ static int bk_lib_env(const bk_opts *o, int argc, char **argv)
         change = 1;
     }
 #endif
-    if (!change) return 0;
+    if (!change) return;
     setenv("RISQ_BENCH_ENV", "1", 1);
     char **nargv = calloc((size_t)argc + 3, sizeof *nargv);
-    if (!nargv) return 0;
+    if (!nargv) return;
     nargv[0] = "risq";
     nargv[1] = "bench";
     for (int i = 0; i < argc; i++) nargv[i + 2] = argv[i];
@@ -1041,7 +1041,6 @@ static int bk_lib_env(const bk_opts *o, int argc, char **argv)
     fprintf(stderr, "risq bench kernels: cannot run risq again with the reference libraries' "
             "settings (%s); going on with this process's\n", strerror(errno));
     free(nargv);
-    return 0;
 }
 
 /* Set the reference libraries' thread counts; print what each uses. */
