@@ -20,14 +20,10 @@
 /* Normalisation.                                                             */
 
 /* Row- and element-wise ops split their rows (or chunks of KF_OP_CHUNK
-** elements) over a pool's threads, each thread at least KF_OP_MIN elements:
-** every row or element is computed by the same code whatever the split, so
-** the result does not depend on the thread count. */
+** elements) over a pool's threads, each thread at least KT_MIN_ELEMS
+** elements: every row or element is computed by the same code whatever the
+** split, so the result does not depend on the thread count. */
 #define KF_OP_CHUNK 4096
-#define KF_OP_MIN 32768
-
-/* Grain (rows) of a row-wise op on rows of cols elements. */
-static int kf_row_grain(int cols) { return cols >= KF_OP_MIN ? 1 : KF_OP_MIN / cols; }
 
 typedef struct {
   const float *x;
@@ -70,7 +66,7 @@ void kf_layernorm(kt_pool *pool, const float *x, int rows, int cols, const float
                   const float *beta, float eps, float *y) {
   if (cols <= 0 || rows <= 0) return;
   kf_ln_job j = {x, y, cols, gamma, beta, eps};
-  kt_parallel_for(pool, rows, kf_row_grain(cols), kf_layernorm_range, &j);
+  kt_parallel_for(pool, rows, kt_rows_grain(cols), kf_layernorm_range, &j);
 }
 
 /* Columns are processed in blocks of this many so that the per-column sums
@@ -141,7 +137,7 @@ static void kf_softmax_range(void *arg, int r0, int r1) {
 void kf_softmax_rows(kt_pool *pool, float *x, int rows, int cols) {
   if (cols <= 0 || rows <= 0) return;
   kf_rows_job j = {x, cols};
-  kt_parallel_for(pool, rows, kf_row_grain(cols), kf_softmax_range, &j);
+  kt_parallel_for(pool, rows, kt_rows_grain(cols), kf_softmax_range, &j);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -166,7 +162,7 @@ void kf_gelu(kt_pool *pool, float *x, size_t n) {
   /* (beyond INT_MAX chunks, one chunk: one thread) */
   size_t chunks = (n + KF_OP_CHUNK - 1) / KF_OP_CHUNK;
   kf_elt_job j = {x, n, chunks > INT_MAX ? n : KF_OP_CHUNK};
-  kt_parallel_for(pool, chunks > INT_MAX ? 1 : (int)chunks, KF_OP_MIN / KF_OP_CHUNK,
+  kt_parallel_for(pool, chunks > INT_MAX ? 1 : (int)chunks, KT_MIN_ELEMS / KF_OP_CHUNK,
                   kf_gelu_range, &j);
 }
 

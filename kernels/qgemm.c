@@ -154,7 +154,8 @@ void kq_weights_free(kq_weights *w) {
     memset(w, 0, sizeof *w);
 }
 
-int kq_weight_at(const kq_weights *w, int n, int k) {
+/* The code of W[n][k] (kq_weight_at; inline for kq_sparse_s32's loop). */
+static inline int kq_code_at(const kq_weights *w, int n, int k) {
     const uint8_t *blk = kq_panel(w, n / KQ_NR) + (size_t)(k / KQ_KB) * kq_block_bytes(w->bits);
     int t = 4 * (n % KQ_NR) + k % KQ_KB;
     if (w->bits == 8) return (int8_t)blk[t];
@@ -163,6 +164,8 @@ int kq_weight_at(const kq_weights *w, int n, int k) {
     code |= (((unsigned)blk[32 + t % 16] >> (2 * (t / 16))) & 3u) << 4;
     return code >= 32 ? (int)code - 64 : (int)code;
 }
+
+int kq_weight_at(const kq_weights *w, int n, int k) { return kq_code_at(w, n, k); }
 
 size_t kq_weights_bytes(const kq_weights *w) {
     return w->data_bytes + (size_t)w->Np * sizeof(int32_t);
@@ -173,7 +176,6 @@ size_t kq_weights_bytes(const kq_weights *w) {
 
 void kq_sparse_s32(int M, const int *rowptr, const int *kidx, const int32_t *val,
                    const kq_weights *W, int32_t *C, int ldc) {
-    const size_t bb = kq_block_bytes(W->bits), pb = kq_panel_bytes(W);
     for (int m = 0; m < M; m++) {
         int32_t *c = C + (size_t)m * ldc;
         for (int e = rowptr[m]; e < rowptr[m + 1]; e++) {
@@ -181,16 +183,8 @@ void kq_sparse_s32(int M, const int *rowptr, const int *kidx, const int32_t *val
             uint32_t v = (uint32_t)val[e];
             /* Unsigned arithmetic: wraps like the SIMD sums instead of being
             ** undefined should a caller's values overflow int32. */
-            if (W->bits == 8) {
-                /* W[n][k] is byte 4 (n % 16) + k % 4 of block k / 4 of panel n / 16 */
-                const uint8_t *col = W->data + (size_t)(k / KQ_KB) * bb + k % KQ_KB;
-                for (int n = 0; n < W->N; n++)
-                    c[n] = (int32_t)((uint32_t)c[n] +
-                                     v * (uint32_t)(int8_t)col[(size_t)(n / KQ_NR) * pb + 4 * (n % KQ_NR)]);
-            } else {
-                for (int n = 0; n < W->N; n++)
-                    c[n] = (int32_t)((uint32_t)c[n] + v * (uint32_t)kq_weight_at(W, n, k));
-            }
+            for (int n = 0; n < W->N; n++)
+                c[n] = (int32_t)((uint32_t)c[n] + v * (uint32_t)kq_code_at(W, n, k));
         }
     }
 }

@@ -25,4 +25,13 @@ int kt_pool_threads(const kt_pool *pool); /* 1 for NULL */
 ** each at least `grain` long (grain <= 0 means 1). Returns when all are done. */
 void kt_parallel_for(kt_pool *pool, int n, int grain, kt_range_fn fn, void *arg);
 
+/* Row- and element-wise loops give each thread at least this many elements
+** (waking a worker costs tens of microseconds). */
+#define KT_MIN_ELEMS 32768
+
+/* The grain, in rows, of such a loop over rows of `cols` elements. */
+static inline int kt_rows_grain(int cols) {
+  return cols >= KT_MIN_ELEMS ? 1 : KT_MIN_ELEMS / (cols > 0 ? cols : 1);
+}
+
 #endif

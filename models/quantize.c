@@ -1056,7 +1056,7 @@ static void rows_range(void *arg, int r0, int r1)
 
 static void rows_run(kt_pool *pool, int M, int cols, rowjob *j)
 {
-    kt_parallel_for(pool, M, cols >= 32768 ? 1 : 32768 / (cols > 0 ? cols : 1), rows_range, j);
+    kt_parallel_for(pool, M, kt_rows_grain(cols), rows_range, j);
 }
 
 /* Integer execution, linear hook.  Quantizes the float input to codes
