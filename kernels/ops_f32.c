@@ -150,11 +150,9 @@ typedef struct {
 
 static void kf_gelu_range(void *arg, int c0, int c1) {
   const kf_elt_job *j = (const kf_elt_job *)arg;
-  const float inv_sqrt2 = 0.70710678118654752440f;
   size_t end = (size_t)c1 * j->chunk < j->n ? (size_t)c1 * j->chunk : j->n;
   float *x = j->x;
-  for (size_t i = (size_t)c0 * j->chunk; i < end; i++)
-    x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+  for (size_t i = (size_t)c0 * j->chunk; i < end; i++) x[i] = kf_gelu1(x[i]);
 }
 
 void kf_gelu(kt_pool *pool, float *x, size_t n) {

@@ -10,6 +10,7 @@
 #ifndef RISQ_KERNELS_OPS_F32_H
 #define RISQ_KERNELS_OPS_F32_H
 
+#include <math.h>
 #include <stddef.h>
 #include "kernels/gemm_f32.h"
 #include "kernels/threadpool.h"
@@ -31,8 +32,12 @@ void kf_instnorm_cols(float *x, int rows, int cols, float eps);
 /* Numerically stable softmax of each row, in place. */
 void kf_softmax_rows(kt_pool *pool, float *x, int rows, int cols);
 
-/* exact: 0.5 x (1 + erf(x / sqrt 2)), in place */
+/* exact: 0.5 x (1 + erf(x / sqrt 2)), in place; kf_gelu1 is one element of
+** it (the definition: the integer path's codes of GELU fall back on it) */
 void kf_gelu(kt_pool *pool, float *x, size_t n);
+static inline float kf_gelu1(float x) {
+  return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+}
 void kf_relu(float *x, size_t n);
 void kf_tanh(float *x, size_t n);
 

@@ -18,6 +18,8 @@
 */
 #include "kernels/quant.h"
 
+#include "kernels/ops_f32.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +398,100 @@ void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg) {
   *d_neg = p.d_neg;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Codes of GELU from the pre-activation (see quant.h for why it is exact).  */
+
+/* e^-z for z >= 0 (above 87, and NaN, taken as 87: e^-87 ~ 1.6e-38).
+** 2^n e^r with n = rint(-z log2 e) and r = -z - n ln 2 in two steps (ln 2 =
+** 0.693359375 - 2.12194440e-4; the first part has 9 significant bits, so
+** n times it is exact), e^r by its Taylor series to r^6 (|r| <= 0.35:
+** truncation under 4e-7, relative), 2^n by writing the exponent bits. */
+static inline float exp_neg(float z) {
+  const float magic = 12582912.0f; /* 1.5 * 2^23: rint, as in round_clamp */
+  z = z < 87.0f ? z : 87.0f;
+  float n = (z * -1.44269504f + magic) - magic;
+  float r = (-z - n * 0.693359375f) - n * -2.12194440e-4f;
+  float e = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
+                                                                               r * (1.0f / 720))))));
+  int32_t bits = ((int32_t)n + 127) * (1 << 23); /* n in [-126, 0] */
+  float s;
+  memcpy(&s, &bits, sizeof s);
+  return e * s;
+}
+
+/* 0.5 x (1 + erf(x / sqrt 2)), with erfc(u) = t P(t) e^-u^2 for u = |x| / sqrt 2
+** >= 0, t = 1 / (1 + p u) (Abramowitz and Stegun 7.1.26), so the negative
+** side 0.5 x erfc(u) keeps its relative accuracy where 1 + erf cancels. */
+static inline float gelu_near(float x) {
+  float u = fabsf(x) * 0.70710678f;
+  float t = 1.0f / (1.0f + 0.3275911f * u);
+  float erfc_u = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f +
+                 t * (-1.453152027f + t * 1.061405429f)))) * exp_neg(u * u);
+  return 0.5f * x * (x < 0.0f ? erfc_u : 2.0f - erfc_u);
+}
+
+float qz_gelu_near(float x) {
+  return gelu_near(x);
+}
+
+/* Elements per block of the loops below that keep a per-element int32 on
+** the stack (vectorised loops over a block, then a pass over the block). */
+#define ELT_BLOCK 256
+
+QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out) {
+  const float s = a->scale;
+  const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
+  const int32_t zo = a->zero - (a->qmin >= 0 ? 128 : 0);
+  int32_t bad[ELT_BLOCK];
+  for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
+    size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
+    const float *xb = x + i0;
+    int8_t *ob = out + i0;
+    for (size_t i = 0; i < m; i++) {
+      float ax = fabsf(xb[i]), g = gelu_near(xb[i]);
+      float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
+      float clo = round_clamp((g - tol) / s, lo, hi), chi = round_clamp((g + tol) / s, lo, hi);
+      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX);
+      ob[i] = (int8_t)((int32_t)chi + zo);
+    }
+    for (size_t i = 0; i < m; i++)
+      if (bad[i]) {
+        float g = kf_gelu1(xb[i]);
+        qz_affine_codes_s8(a, &g, 1, ob + i);
+      }
+  }
+  return zo;
+}
+
+QZ_VECTOR void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, size_t n,
+                                         int8_t *pos, int8_t *neg) {
+  drq_gelu_p p = drq_gelu_params(q);
+  const float v = (float)p.vmax;
+  int32_t bad[ELT_BLOCK];
+  for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
+    size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
+    const float *xb = x + i0;
+    int8_t *pb = pos + i0, *nb = neg + i0;
+    for (size_t i = 0; i < m; i++) {
+      /* the code as one signed number, monotone in the value: the positive
+      ** region's value, or minus the negative region's */
+      float ax = fabsf(xb[i]), g = gelu_near(xb[i]);
+      float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
+      float lo = g - tol, hi = g + tol;
+      float clo = lo < 0.0f ? -round_clamp(-lo / p.d_neg, 0.0f, v) : round_clamp(lo / p.d_pos, 0.0f, v);
+      float chi = hi < 0.0f ? -round_clamp(-hi / p.d_neg, 0.0f, v) : round_clamp(hi / p.d_pos, 0.0f, v);
+      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX);
+      pb[i] = (int8_t)(chi > 0.0f ? chi : 0.0f);
+      nb[i] = (int8_t)(chi < 0.0f ? chi : 0.0f);
+    }
+    for (size_t i = 0; i < m; i++)
+      if (bad[i]) {
+        float g = kf_gelu1(xb[i]);
+        qz_drq_gelu_split_s8(q, &g, 1, pb + i, nb + i);
+      }
+  }
+}
+
 QZ_VECTOR void qz_drq_gelu_fake(const qz_drq_gelu *q, const float *x, float *y, size_t n) {
   drq_gelu_p p = drq_gelu_params(q);
   for (size_t i = 0; i < n; i++) y[i] = drq_gelu_decode(&p, drq_gelu_code(&p, x[i]));
@@ -531,6 +627,44 @@ int qz_rorq_band(const qz_rorq *q, float x) {
   for (int r = 0; r < last; r++)
     if (a <= q->bound[r]) return r;
   return last; /* beyond every bound (or NaN) */
+}
+
+QZ_VECTOR void qz_rorq_codes_s8(const qz_rorq *q, const float *x, size_t n, int off,
+                                int8_t *codes, uint8_t *band) {
+  if (q->nbands <= 0) return; /* not calibrated: no integer form (never asked for) */
+  int last = q->nbands < QZ_MAX_BANDS ? q->nbands - 1 : QZ_MAX_BANDS - 1;
+  /* The band as the number of bounds |x| is not within (NaN: all of them)
+  ** equals qz_rorq_band's first bound that holds it only when the bounds
+  ** increase, as qz_rorq_calibrate makes them; a state read from elsewhere
+  ** may not, and then takes the plain loop. */
+  int sorted = 1;
+  for (int r = 1; r < last; r++) sorted &= q->bound[r - 1] <= q->bound[r];
+  const qz_affine *b0 = &q->band[0];
+  if (!sorted) {
+    for (size_t i = 0; i < n; i++) {
+      int b = qz_rorq_band(q, x[i]);
+      band[i] = (uint8_t)b;
+      codes[i] = (int8_t)((b == 0 ? qz_affine_code(b0, x[i]) : b0->zero) - off);
+    }
+    return;
+  }
+  const float s = b0->scale;
+  const float lo = (float)(b0->qmin - b0->zero), hi = (float)(b0->qmax - b0->zero);
+  int32_t bk[ELT_BLOCK];
+  for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
+    size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
+    const float *xb = x + i0;
+    for (size_t i = 0; i < m; i++) bk[i] = 0;
+    for (int r = 0; r < last; r++) {
+      const float t = q->bound[r];
+      for (size_t i = 0; i < m; i++) bk[i] += !(fabsf(xb[i]) <= t);
+    }
+    for (size_t i = 0; i < m; i++) {
+      int32_t c = (int32_t)round_clamp(xb[i] / s, lo, hi) + b0->zero;
+      codes[i0 + i] = (int8_t)((bk[i] == 0 ? c : b0->zero) - off);
+      band[i0 + i] = (uint8_t)bk[i];
+    }
+  }
 }
 
 void qz_rorq_fake(const qz_rorq *q, const float *x, float *y, size_t n) {

@@ -153,6 +153,28 @@ void qz_drq_gelu_split_s8(const qz_drq_gelu *q, const float *x, size_t n, int8_t
                           int8_t *neg);
 void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg);
 
+/* Codes of GELU(x) straight from the pre-activation x: the same codes, bit
+** for bit, as kf_gelu1 (kernels/ops_f32.h) followed by qz_affine_codes_s8 /
+** qz_drq_gelu_split_s8 (whose return value and layout they share), without
+** computing erff for most elements.
+**
+** How: qz_gelu_near(x) is a branch-free approximation (Abramowitz and Stegun
+** 7.1.26 for erfc, |error| <= 1.5e-7, times our own exp) that stays within
+** QZ_GELU_NEAR_TOL * |x| + QZ_GELU_NEAR_ABS of kf_gelu1(x) for every float
+** with |x| <= QZ_GELU_NEAR_MAX; test_quant checks that bound, with a factor
+** 8 to spare, on a sweep of every 61st float in that range.  A code is a
+** monotone function of the value, so when both ends of that interval round
+** to the same code it is the code of kf_gelu1(x); an element whose interval
+** straddles a step boundary (about 2 * tol / step of them, well under 1 %),
+** or that is out of range or NaN, is computed with kf_gelu1. */
+#define QZ_GELU_NEAR_TOL 1.52587890625e-05f /* 2^-16 */
+#define QZ_GELU_NEAR_ABS 1e-37f
+#define QZ_GELU_NEAR_MAX 65536.0f
+float qz_gelu_near(float x);
+int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out);
+void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, size_t n, int8_t *pos,
+                               int8_t *neg);
+
 /* ------------------------------------------------------------------ */
 /* PTQ4ViT twin-uniform quantizers (baseline)                          */
 /* ------------------------------------------------------------------ */
@@ -219,6 +241,12 @@ typedef struct qz_rorq {
 } qz_rorq;
 
 int qz_rorq_band(const qz_rorq *q, float x);
+/* Integer form for the integer kernels (RORQ as a dense inlier GEMM plus
+** sparse corrections): band[i] = qz_rorq_band(q, x[i]), and codes[i] =
+** qz_affine_code(&q->band[0], x[i]) - off for band 0, band 0's zero point
+** - off for the others.  Bit for bit the same as those calls, vectorised. */
+void qz_rorq_codes_s8(const qz_rorq *q, const float *x, size_t n, int off, int8_t *codes,
+                      uint8_t *band);
 void qz_rorq_fake(const qz_rorq *q, const float *x, float *y, size_t n);
 qz_rorq qz_rorq_calibrate(const float *x, size_t n, int bits);
 

@@ -1560,7 +1560,7 @@ static void linear(lavt_model *m, kt_pool *pool, int act, int u, int M, int N, i
 {
     int w = m->sites[act].users[u];
     assert(*m->site_slot[w] == W && m->sites[w].rows == N && m->sites[w].cols == K);
-    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, bias, y, ldy))
+    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, 0, bias, y, ldy))
         return;
     const kf_packed *p = site_packed(m, w, W);
     if (p)
@@ -1624,6 +1624,21 @@ static const float *qcopy(lavt_model *m, int site, const float *x, int rows, int
     memcpy(m->a.qcopy, x, (size_t)rows * cols * sizeof(float));
     m->act_fn(m->act_ctx, site, m->a.qcopy, rows, cols, cols);
     return m->a.qcopy;
+}
+
+/* GELU(x) in place, then the linear layer reading it (activation site `act`,
+** its only reader; x contiguous).  The linear hook is offered the
+** pre-activation first (lavt_linear_hook, gelu = 1): integer execution only
+** needs GELU's codes. */
+static void gelu_linear(lavt_model *m, kt_pool *pool, int act, int M, int N, int K, float *x,
+                        const float *W, const float *bias, float *y, int ldy)
+{
+    assert(m->sites[act].nusers == 1);
+    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, m->sites[act].users[0], x, M, K, 1, bias, y, ldy))
+        return;
+    kf_gelu(pool, x, (size_t)M * K);
+    qa(m, act, x, M, K, K);
+    linear(m, pool, act, 0, M, N, K, x, K, W, bias, y, ldy);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1769,9 +1784,7 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
     kf_layernorm(pool, a->t_tmp, T, Lh, L->ln1_w, L->ln1_b, c->bert_ln_eps, a->t_tmp);
     linear(m, pool, L->s_ffn, 0, T, I, Lh, qcopy(m, L->s_ffn, a->t_tmp, T, Lh), Lh, L->i_w, L->i_b,
            a->t_inter, I);
-    kf_gelu(pool, a->t_inter, (size_t)T * I);
-    qa(m, L->s_gelu, a->t_inter, T, I, I);
-    linear(m, pool, L->s_gelu, 0, T, Lh, I, a->t_inter, I, L->o_w, L->o_b, a->t_h, Lh);
+    gelu_linear(m, pool, L->s_gelu, T, Lh, I, a->t_inter, L->o_w, L->o_b, a->t_h, Lh);
     add_into(a->t_h, a->t_tmp, (size_t)T * Lh);
     kf_layernorm(pool, a->t_h, T, Lh, L->ln2_w, L->ln2_b, c->bert_ln_eps, a->t_h);
 }
@@ -1927,9 +1940,7 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
     kf_layernorm(pool, x, HW, D, b->norm2_w, b->norm2_b, LN_EPS_SWIN, a->tmp);
     qa(m, b->s_mlp, a->tmp, HW, D, D);
     linear(m, pool, b->s_mlp, 0, HW, s->hid, D, a->tmp, D, b->fc1_w, b->fc1_b, a->hid, s->hid);
-    kf_gelu(pool, a->hid, (size_t)HW * s->hid);
-    qa(m, b->s_gelu, a->hid, HW, s->hid, s->hid);
-    linear(m, pool, b->s_gelu, 0, HW, D, s->hid, a->hid, s->hid, b->fc2_w, b->fc2_b, a->tmp, D);
+    gelu_linear(m, pool, b->s_gelu, HW, D, s->hid, a->hid, b->fc2_w, b->fc2_b, a->tmp, D);
     add_into(x, a->tmp, (size_t)HW * D);
 }
 

@@ -994,12 +994,15 @@ static void add_bias(const float *bias, int M, int N, float *y, int ldy)
 /* Per-row steps of the integer linear hook, split by rows over the pool's
 ** threads (every row is computed by the same code whatever the split). */
 enum { ROWS_CODES, ROWS_GELU_SPLIT, ROWS_GELU_DEQUANT, ROWS_RORQ_BANDS };
+/* (ROWS_CODES and ROWS_GELU_SPLIT with `gelu` set: of GELU(x), x being the
+** pre-activation; kernels/quant.h, qz_affine_codes_gelu_s8) */
 
 typedef struct rowjob {
     int op;
     const qsite *pa;
     const float *x;          /* input [M][K], row stride ldx */
     int ldx, K;
+    int gelu;                /* x is the pre-activation of GELU */
     int8_t *a, *b;           /* codes [M][K] (b: DRQ-GELU's negative region) */
     uint8_t *band;           /* RORQ: the band of each element [M][K] */
     int off;                 /* RORQ: subtracted from band 0's codes (int8 form) */
@@ -1016,25 +1019,23 @@ static void rows_range(void *arg, int r0, int r1)
         const float *xr = j->x ? j->x + (size_t)r * j->ldx : NULL;
         switch (j->op) {
         case ROWS_CODES:
-            qz_affine_codes_s8(&j->pa->u, xr, (size_t)j->K, j->a + (size_t)r * j->K);
+            if (j->gelu)
+                qz_affine_codes_gelu_s8(&j->pa->u, xr, (size_t)j->K, j->a + (size_t)r * j->K);
+            else
+                qz_affine_codes_s8(&j->pa->u, xr, (size_t)j->K, j->a + (size_t)r * j->K);
             break;
         case ROWS_GELU_SPLIT:
-            qz_drq_gelu_split_s8(&j->pa->dg, xr, (size_t)j->K, j->a + (size_t)r * j->K,
-                                 j->b + (size_t)r * j->K);
+            if (j->gelu)
+                qz_drq_gelu_split_gelu_s8(&j->pa->dg, xr, (size_t)j->K, j->a + (size_t)r * j->K,
+                                          j->b + (size_t)r * j->K);
+            else
+                qz_drq_gelu_split_s8(&j->pa->dg, xr, (size_t)j->K, j->a + (size_t)r * j->K,
+                                     j->b + (size_t)r * j->K);
             break;
-        case ROWS_RORQ_BANDS: {
-            /* band 0 (inliers): codes; the others: band 0's zero point (0) */
-            const qz_rorq *rq = &j->pa->rq;
-            int8_t *ar = j->a + (size_t)r * j->K;
-            uint8_t *br = j->band + (size_t)r * j->K;
-            for (int k = 0; k < j->K; k++) {
-                int b = qz_rorq_band(rq, xr[k]);
-                br[k] = (uint8_t)b;
-                ar[k] = (int8_t)((b == 0 ? qz_affine_code(&rq->band[0], xr[k]) : rq->band[0].zero) -
-                                 j->off);
-            }
+        case ROWS_RORQ_BANDS: /* band 0 (inliers): codes; the others: band 0's zero point */
+            qz_rorq_codes_s8(&j->pa->rq, xr, (size_t)j->K, j->off, j->a + (size_t)r * j->K,
+                             j->band + (size_t)r * j->K);
             break;
-        }
         case ROWS_GELU_DEQUANT: {
             /* y = acc_pos dq_pos, then + acc_neg dq_neg, then + bias: each a
             ** rounded float operation, in this order */
@@ -1068,9 +1069,14 @@ static void rows_run(kt_pool *pool, int M, int cols, rowjob *j)
 **   RORQ:     the dense GEMM holds band 0 (the inliers; other elements get
 **             band 0's zero point, i.e. contribute 0), then per outlier band
 **             a sparse correction acc_r; y = acc_0 * dq_0 + sum_r acc_r * dq_r + bias
+** With `gelu` (lavt.h), x is the pre-activation and the codes are those of
+** GELU(x), taken straight from x (kernels/quant.h): uniform and DRQ-GELU
+** input sites whose readers all run in integers (so that the activation
+** hook would have left the values alone); the others decline, and are
+** offered GELU(x) next.
 ** Called from the forward pass's own thread only (lavt.h), so the scratch
 ** needs no lock. */
-static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, int ldx,
+static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, int ldx, int gelu,
                       const float *bias, float *y, int ldy)
 {
     qm_state *q = ctx;
@@ -1078,6 +1084,8 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
     if (!pw->kw)
         return 0;
     const qsite *pa = &q->s[pw->in];
+    if (gelu && !(pa->int_in && (pa->type == QM_UNIFORM || pa->type == QM_DRQ_GELU)))
+        return 0;
     const kq_weights *kw = pw->kw;
     int K = kw->K, N = kw->N;
     qscratch *sc = &q->x;
@@ -1089,7 +1097,7 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
     case QM_UNIFORM: {
         int za = qz_affine_codes_s8(&pa->u, x, 0, a);   /* n = 0: only the zero point */
         rows_run(pool, M, K, &(rowjob){ .op = ROWS_CODES, .pa = pa, .x = x, .ldx = ldx, .K = K,
-                                        .a = a });
+                                        .gelu = gelu, .a = a });
         kq_gemm_f32(pool, M, a, K, za, kw, pw->dq, bias, y, ldy);
         return 1;
     }
@@ -1099,7 +1107,7 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
         if (!b || !acc || !acc2)
             return exec_oom(q, "sums", M, N);
         rows_run(pool, M, K, &(rowjob){ .op = ROWS_GELU_SPLIT, .pa = pa, .x = x, .ldx = ldx,
-                                        .K = K, .a = a, .b = b });
+                                        .K = K, .gelu = gelu, .a = a, .b = b });
         kq_gemm_s32(pool, M, a, K, 0, kw, acc, N);
         kq_gemm_s32(pool, M, b, K, 0, kw, acc2, N);
         rows_run(pool, M, N, &(rowjob){ .op = ROWS_GELU_DEQUANT, .acc = acc, .acc2 = acc2,

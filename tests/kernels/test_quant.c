@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/ops_f32.h"
 #include "kernels/quant.h"
 
 static int g_fail, g_pass;
@@ -478,6 +479,133 @@ static void test_drq_gelu(void) {
         "DRQ GELU search with no positive value / n = 0: scale > 0, finite");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Codes of GELU from the pre-activation (qz_*_gelu_s8).                      */
+
+static uint32_t f2u(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+static float u2f(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* The float x in [a, b] where kf_gelu1 crosses t (kf_gelu1 monotone there,
+** increasing when up, else decreasing): bisection down to adjacent floats. */
+static float gelu_cross(float a, float b, float t) {
+  for (int it = 0; it < 200 && nextafterf(a, b) != b; it++) {
+    float m = a + (b - a) * 0.5f;
+    if (m == a || m == b) break;
+    if (kf_gelu1(m) < t) a = m; else b = m;
+  }
+  return a;
+}
+
+enum { GC_MAX = 12000 };
+static float gc_x[GC_MAX], gc_g[GC_MAX];
+static int8_t gc_want[2][GC_MAX], gc_got[2][GC_MAX];
+
+/* Adds x and its 3 neighbours on each side (as many as fit). */
+static void gc_add_around(int *n, float x) {
+  for (int d = -3; d <= 3 && *n < GC_MAX; d++) {
+    uint32_t u = f2u(x);
+    if (d < 0 && (u & 0x7fffffffu) < (uint32_t)-d) continue;
+    gc_x[(*n)++] = u2f(u + (uint32_t)d);
+  }
+}
+
+/* Inputs: special values, Gaussian ones at several scales, and for every step
+** boundary (k + 1/2) d of the positive (step dp) and negative (step dn, 0
+** when none) sides that GELU reaches, the inputs whose exact GELU is nearest
+** to it. */
+static int gc_inputs(float dp, int kp, float dn, int kn) {
+  const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, 1e-38f,
+                           -1e-38f, QZ_GELU_NEAR_MAX, -QZ_GELU_NEAR_MAX, 65536.01f, -65536.01f,
+                           1e30f, -1e30f, -0.7517915f, 3.0e-4f, -13.0f, 9.5f, -5.5f};
+  int n = 0;
+  for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) gc_x[n++] = special[i];
+  const float scales[] = {0.01f, 0.3f, 1.0f, 3.0f, 12.0f};
+  for (int s = 0; s < 5; s++)
+    for (int i = 0; i < 800; i++) gc_x[n++] = scales[s] * rng_normal();
+  for (int k = 0; k < kp; k++) gc_add_around(&n, gelu_cross(0.0f, 40.0f, (k + 0.5f) * dp));
+  for (int k = 0; k < kn; k++) /* GELU rises from its minimum at -0.7518 to 0 */
+    gc_add_around(&n, gelu_cross(-0.7517915f, 0.0f, -(k + 0.5f) * dn));
+  return n;
+}
+
+static void test_gelu_codes(void) {
+  char msg[240];
+  /* the bound quant.h states, with a factor 8 to spare */
+  double worst = 0.0;
+  long count = 0;
+  for (uint32_t b = 0; b <= f2u(QZ_GELU_NEAR_MAX); b += 251)
+    for (int neg = 0; neg < 2; neg++) {
+      float x = u2f(b | (neg ? 0x80000000u : 0u));
+      double e = fabs((double)qz_gelu_near(x) - (double)kf_gelu1(x));
+      double tol = (double)QZ_GELU_NEAR_TOL * fabs((double)x) + (double)QZ_GELU_NEAR_ABS;
+      if (e / tol > worst) worst = e / tol;
+      count++;
+    }
+  snprintf(msg, sizeof msg,
+           "qz_gelu_near within 1/8 of its stated tolerance on every 251st float of |x| <= 2^16 "
+           "(%ld values; worst %.3g of it)", count, worst);
+  check(worst <= 0.125, msg);
+
+  /* DRQ: the split codes of kf_gelu1(x) */
+  const struct { int bits; float scale_pos; } drq[] = {{8, 0.04f}, {8, 0.0031f}, {6, 0.11f}, {4, 0.5f}};
+  for (size_t c = 0; c < sizeof drq / sizeof drq[0]; c++) {
+    qz_drq_gelu q = {drq[c].bits, drq[c].scale_pos};
+    float dp, dn;
+    qz_drq_gelu_steps(&q, &dp, &dn);
+    int vmax = (1 << (drq[c].bits - 1)) - 1;
+    int n = gc_inputs(dp, vmax, dn, vmax);
+    for (int i = 0; i < n; i++) gc_g[i] = kf_gelu1(gc_x[i]);
+    qz_drq_gelu_split_s8(&q, gc_g, (size_t)n, gc_want[0], gc_want[1]);
+    memset(gc_got, 0x5a, sizeof gc_got);
+    qz_drq_gelu_split_gelu_s8(&q, gc_x, (size_t)n, gc_got[0], gc_got[1]);
+    int bad = 0, first = -1;
+    for (int i = 0; i < n; i++)
+      if (gc_got[0][i] != gc_want[0][i] || gc_got[1][i] != gc_want[1][i]) {
+        bad++;
+        if (first < 0) first = i;
+      }
+    snprintf(msg, sizeof msg,
+             "DRQ GELU k=%d d_pos=%g: codes from the pre-activation = codes of kf_gelu1, %d inputs "
+             "(step boundaries, specials, Gaussian); %d differ (first at x = %.9g)",
+             drq[c].bits, drq[c].scale_pos, n, bad, bad ? gc_x[first] : 0.0);
+    check(bad == 0 && gc_got[0][n - 1] != 0x5a, msg);
+  }
+
+  /* uniform, symmetric and asymmetric */
+  const struct { float lo, hi; int bits, sym; } uni[] = {
+    {-0.17f, 6.0f, 8, 0}, {-0.17f, 6.0f, 8, 1}, {-0.17f, 0.9f, 4, 0}, {-0.05f, 30.0f, 6, 1}};
+  for (size_t c = 0; c < sizeof uni / sizeof uni[0]; c++) {
+    qz_affine a = qz_affine_range(uni[c].lo, uni[c].hi, uni[c].bits, uni[c].sym);
+    int kp = a.qmax - a.zero, kn = a.zero - a.qmin;
+    if (kn * a.scale > 0.16f) kn = (int)(0.16f / a.scale); /* GELU stays above -0.17 */
+    int n = gc_inputs(a.scale, kp, a.scale, kn);
+    for (int i = 0; i < n; i++) gc_g[i] = kf_gelu1(gc_x[i]);
+    int zw = qz_affine_codes_s8(&a, gc_g, (size_t)n, gc_want[0]);
+    memset(gc_got, 0x5a, sizeof gc_got);
+    int zg = qz_affine_codes_gelu_s8(&a, gc_x, (size_t)n, gc_got[0]);
+    int bad = 0, first = -1;
+    for (int i = 0; i < n; i++)
+      if (gc_got[0][i] != gc_want[0][i]) {
+        bad++;
+        if (first < 0) first = i;
+      }
+    snprintf(msg, sizeof msg,
+             "uniform %d-bit %s [%g, %g]: codes from the pre-activation = codes of kf_gelu1, "
+             "%d inputs; %d differ (first at x = %.9g)",
+             uni[c].bits, uni[c].sym ? "symmetric" : "asymmetric", uni[c].lo, uni[c].hi, n, bad,
+             bad ? gc_x[first] : 0.0);
+    check(bad == 0 && zw == zg, msg);
+  }
+}
+
 static void test_twin(void) {
   char msg[200];
   enum { ROWS = 64, LEN = 197, NS = ROWS * LEN };
@@ -656,6 +784,49 @@ static void test_rorq(void) {
   float hlo, hhi;
   qz_minmax(ht, 5000, &hlo, &hhi);
   check(h.nbands >= 3 && h.nbands <= QZ_MAX_BANDS && h.bound[h.nbands - 1] >= fmaxf(-hlo, hhi), msg);
+
+  /* qz_rorq_codes_s8 = qz_rorq_band + qz_affine_code, element by element:
+  ** the heavy tail (many bands), with every bound itself, its neighbours,
+  ** specials and a tail shorter than a block; then with bounds out of order
+  ** (a state not made by qz_rorq_calibrate) and an asymmetric band 0. */
+  enum { NR = 5000 + 4 * QZ_MAX_BANDS + 7 };
+  static float xr[NR];
+  static int8_t cg[NR];
+  static uint8_t bg[NR];
+  for (int pass = 0; pass < 3; pass++) {
+    qz_rorq r = h;
+    if (pass == 1) { /* bounds not increasing */
+      float t = r.bound[0];
+      r.bound[0] = r.bound[1];
+      r.bound[1] = t;
+    }
+    if (pass == 2) r.band[0] = qz_affine_range(-1.5f, 2.5f, 8, 0);
+    int off = r.band[0].qmin >= 0 ? 128 : 0, n = 0;
+    for (int i = 0; i < 5000; i++) xr[n++] = ht[i];
+    for (int b = 0; b < r.nbands; b++) {
+      xr[n++] = r.bound[b];
+      xr[n++] = -r.bound[b];
+      xr[n++] = nextafterf(r.bound[b], INFINITY);
+      xr[n++] = nextafterf(-r.bound[b], -INFINITY);
+    }
+    const float sp[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 1e-40f, -3e38f};
+    for (int i = 0; i < 7; i++) xr[n++] = sp[i];
+    memset(cg, 0x5a, sizeof cg);
+    memset(bg, 0xa5, sizeof bg);
+    qz_rorq_codes_s8(&r, xr, (size_t)n, off, cg, bg);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+      int b = qz_rorq_band(&r, xr[i]);
+      int want = (b == 0 ? qz_affine_code(&r.band[0], xr[i]) : r.band[0].zero) - off;
+      if (bg[i] != b || cg[i] != want) bad++;
+    }
+    snprintf(msg, sizeof msg,
+             "RORQ integer codes (%s): band and band-0 code of %d values as qz_rorq_band and "
+             "qz_affine_code give them; %d differ",
+             pass == 0 ? "calibrated" : pass == 1 ? "bounds out of order" : "asymmetric band 0", n,
+             bad);
+    check(bad == 0, msg);
+  }
 }
 
 static void test_determinism(void) {
@@ -808,6 +979,7 @@ int main(void) {
   test_weights();
   test_drq_softmax();
   test_drq_gelu();
+  test_gelu_codes();
   test_twin();
   test_rorq();
   test_determinism();
