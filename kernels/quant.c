@@ -438,27 +438,46 @@ float qz_gelu_near(float x) {
 ** the stack (vectorised loops over a block, then a pass over the block). */
 #define ELT_BLOCK 256
 
+/* The bracket's ends are divided by the step as products with its reciprocal,
+** which may differ from the division in the last bit (2^-23 relative at
+** most); widening the bracket by 2^-20 of its magnitude keeps the exact
+** quotient between the ends' quotients, so the code argument above holds.
+** Steps outside [2^-100, 2^100] (where the reciprocal's products could leave
+** the normal range) take kf_gelu1 throughout. */
+static float widen(float g, float tol) {
+  return tol + (fabsf(g) + tol) * 0x1p-20f;
+}
+
+static int step_ok(float d) {
+  return d >= 0x1p-100f && d <= 0x1p100f;
+}
+
 QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out) {
-  const float s = a->scale;
+  const float r = 1.0f / a->scale;
   const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
   const int32_t zo = a->zero - (a->qmin >= 0 ? 128 : 0);
-  int32_t bad[ELT_BLOCK];
+  const int none = !step_ok(a->scale);
+  int32_t bad[ELT_BLOCK] = {0};
   for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
     size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
     const float *xb = x + i0;
     int8_t *ob = out + i0;
     for (size_t i = 0; i < m; i++) {
       float ax = fabsf(xb[i]), g = gelu_near(xb[i]);
-      float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
-      float clo = round_clamp((g - tol) / s, lo, hi), chi = round_clamp((g + tol) / s, lo, hi);
-      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX);
+      float tol = widen(g, ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS);
+      float clo = round_clamp((g - tol) * r, lo, hi), chi = round_clamp((g + tol) * r, lo, hi);
+      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | none;
       ob[i] = (int8_t)((int32_t)chi + zo);
     }
-    for (size_t i = 0; i < m; i++)
-      if (bad[i]) {
-        float g = kf_gelu1(xb[i]);
-        qz_affine_codes_s8(a, &g, 1, ob + i);
-      }
+    for (size_t i8 = 0; i8 < m; i8 += 8) {
+      int32_t any = 0;
+      for (size_t k = 0; k < 8; k++) any |= bad[i8 + k];
+      for (size_t i = i8; any && i < i8 + 8 && i < m; i++)
+        if (bad[i]) {
+          float g = kf_gelu1(xb[i]);
+          qz_affine_codes_s8(a, &g, 1, ob + i);
+        }
+    }
   }
   return zo;
 }
@@ -466,29 +485,35 @@ QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t
 QZ_VECTOR void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, size_t n,
                                          int8_t *pos, int8_t *neg) {
   drq_gelu_p p = drq_gelu_params(q);
-  const float v = (float)p.vmax;
-  int32_t bad[ELT_BLOCK];
+  const float v = (float)p.vmax, rp = 1.0f / p.d_pos, rn = 1.0f / p.d_neg;
+  const int none = !step_ok(p.d_pos) | !step_ok(p.d_neg);
+  int32_t bad[ELT_BLOCK] = {0};
   for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
     size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
     const float *xb = x + i0;
     int8_t *pb = pos + i0, *nb = neg + i0;
     for (size_t i = 0; i < m; i++) {
-      /* the code as one signed number, monotone in the value: the positive
-      ** region's value, or minus the negative region's */
+      /* The region is x's sign (GELU keeps it; -0 has code 0 in both), so
+      ** only that region's step is used, on the magnitude |g| (a bracket
+      ** end below 0 is clamped to code 0, as the exact value would be). */
       float ax = fabsf(xb[i]), g = gelu_near(xb[i]);
-      float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
-      float lo = g - tol, hi = g + tol;
-      float clo = lo < 0.0f ? -round_clamp(-lo / p.d_neg, 0.0f, v) : round_clamp(lo / p.d_pos, 0.0f, v);
-      float chi = hi < 0.0f ? -round_clamp(-hi / p.d_neg, 0.0f, v) : round_clamp(hi / p.d_pos, 0.0f, v);
-      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX);
-      pb[i] = (int8_t)(chi > 0.0f ? chi : 0.0f);
-      nb[i] = (int8_t)(chi < 0.0f ? chi : 0.0f);
+      float tol = widen(g, ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS);
+      int negative = xb[i] < 0.0f;
+      float ag = negative ? -g : g, r = negative ? rn : rp;
+      float clo = round_clamp((ag - tol) * r, 0.0f, v), chi = round_clamp((ag + tol) * r, 0.0f, v);
+      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | none;
+      pb[i] = (int8_t)(negative ? 0.0f : chi);
+      nb[i] = (int8_t)(negative ? -chi : 0.0f);
     }
-    for (size_t i = 0; i < m; i++)
-      if (bad[i]) {
-        float g = kf_gelu1(xb[i]);
-        qz_drq_gelu_split_s8(q, &g, 1, pb + i, nb + i);
-      }
+    for (size_t i8 = 0; i8 < m; i8 += 8) {
+      int32_t any = 0;
+      for (size_t k = 0; k < 8; k++) any |= bad[i8 + k];
+      for (size_t i = i8; any && i < i8 + 8 && i < m; i++)
+        if (bad[i]) {
+          float g = kf_gelu1(xb[i]);
+          qz_drq_gelu_split_s8(q, &g, 1, pb + i, nb + i);
+        }
+    }
   }
 }
 
