@@ -33,31 +33,75 @@ typedef struct {
   float eps;
 } kf_ln_job;
 
+/* Mean and 1/std of rows r .. r + nr - 1 (nr = 1 or 4).  Two passes (mean,
+** then squared deviations): no cancellation.  Each row's sums are taken in
+** column order, one double add after the other, whatever nr is; with 4 rows
+** the four dependent chains overlap, which is where the time goes. */
+static void kf_ln_stats(const kf_ln_job *j, int r, int nr, float *fmean, float *rstd) {
+  const int cols = j->cols;
+  const float *x0 = j->x + (size_t)r * cols;
+  double mean[4], ss[4];
+  if (nr == 4) {
+    /* plain scalars, so that the sums stay in registers */
+    const float *x1 = x0 + cols, *x2 = x1 + cols, *x3 = x2 + cols;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int c = 0; c < cols; c++) {
+      s0 += x0[c];
+      s1 += x1[c];
+      s2 += x2[c];
+      s3 += x3[c];
+    }
+    double m0 = s0 / cols, m1 = s1 / cols, m2 = s2 / cols, m3 = s3 / cols;
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    for (int c = 0; c < cols; c++) {
+      double d0 = x0[c] - m0, d1 = x1[c] - m1, d2 = x2[c] - m2, d3 = x3[c] - m3;
+      q0 += d0 * d0;
+      q1 += d1 * d1;
+      q2 += d2 * d2;
+      q3 += d3 * d3;
+    }
+    mean[0] = m0, mean[1] = m1, mean[2] = m2, mean[3] = m3;
+    ss[0] = q0, ss[1] = q1, ss[2] = q2, ss[3] = q3;
+  } else {
+    double s0 = 0, q0 = 0;
+    for (int c = 0; c < cols; c++) s0 += x0[c];
+    double m0 = s0 / cols;
+    for (int c = 0; c < cols; c++) {
+      double d0 = x0[c] - m0;
+      q0 += d0 * d0;
+    }
+    mean[0] = m0;
+    ss[0] = q0;
+  }
+  for (int k = 0; k < nr; k++) {
+    rstd[k] = (float)(1.0 / sqrt(ss[k] / cols + (double)j->eps));
+    fmean[k] = (float)mean[k];
+  }
+}
+
 static void kf_layernorm_range(void *arg, int r0, int r1) {
   const kf_ln_job *j = (const kf_ln_job *)arg;
   const int cols = j->cols;
-  for (int r = r0; r < r1; r++) {
-    const float *xr = j->x + (size_t)r * cols;
-    float *yr = j->y + (size_t)r * cols;
-
-    /* Two passes (mean, then squared deviations): no cancellation. All
-    ** statistics are read before the row is overwritten, so x == y is fine. */
-    double sum = 0.0;
-    for (int c = 0; c < cols; c++) sum += xr[c];
-    double mean = sum / cols;
-    double ss = 0.0;
-    for (int c = 0; c < cols; c++) {
-      double d = xr[c] - mean;
-      ss += d * d;
-    }
-    float rstd = (float)(1.0 / sqrt(ss / cols + (double)j->eps));
-    float fmean = (float)mean;
-
-    for (int c = 0; c < cols; c++) {
-      float v = (xr[c] - fmean) * rstd;
-      if (j->gamma) v *= j->gamma[c];
-      if (j->beta) v += j->beta[c];
-      yr[c] = v;
+  for (int r = r0; r < r1;) {
+    /* All statistics are read before the rows are overwritten, so x == y is
+    ** fine. */
+    int nr = r1 - r >= 4 ? 4 : 1;
+    float fmean[4], rstd[4];
+    kf_ln_stats(j, r, nr, fmean, rstd);
+    for (int k = 0; k < nr; k++, r++) {
+      const float *xr = j->x + (size_t)r * cols, *g = j->gamma, *b = j->beta;
+      float *yr = j->y + (size_t)r * cols;
+      const float m = fmean[k], s = rstd[k];
+      /* ((x - mean) * rstd) * gamma + beta, one loop per case so that each
+      ** vectorises */
+      if (g && b)
+        for (int c = 0; c < cols; c++) yr[c] = (xr[c] - m) * s * g[c] + b[c];
+      else if (g)
+        for (int c = 0; c < cols; c++) yr[c] = (xr[c] - m) * s * g[c];
+      else if (b)
+        for (int c = 0; c < cols; c++) yr[c] = (xr[c] - m) * s + b[c];
+      else
+        for (int c = 0; c < cols; c++) yr[c] = (xr[c] - m) * s;
     }
   }
 }

@@ -84,6 +84,38 @@ static void test_layernorm(void) {
     check(e1 <= 1 && e2 <= 1 && inplace, msg);
     free(x); free(g); free(b); free(y); free(y0); free(want); free(want0);
   }
+
+  /* Rows are normalised several at a time; every row must come out as the
+  ** one-row algorithm (double sums in column order, then float) gives it,
+  ** with its own statistics (magnitudes from 2^-40 to 2^40). */
+  int same = 1, rows_max = 9;
+  for (size_t t = 0; t < sizeof colss / sizeof colss[0]; t++) {
+    int cols = colss[t];
+    size_t n = (size_t)rows_max * cols;
+    float *x = rand_buf(n, -1.0f, 1.0f), *y = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = ldexpf(x[i], (int)rng_uniform(-40.0f, 40.0f));
+    float *g = rand_buf((size_t)cols, 0.5f, 1.5f), *b = rand_buf((size_t)cols, -1.0f, 1.0f);
+    for (int rows = 1; rows <= rows_max; rows++) {
+      kf_layernorm(NULL, x, rows, cols, g, b, 1e-5f, y);
+      for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * cols;
+        double sum = 0, ss = 0;
+        for (int c = 0; c < cols; c++) sum += xr[c];
+        double mean = sum / cols;
+        for (int c = 0; c < cols; c++) {
+          double d = xr[c] - mean;
+          ss += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(ss / cols + (double)1e-5f)), fmean = (float)mean;
+        for (int c = 0; c < cols; c++) {
+          float v = (xr[c] - fmean) * rstd * g[c] + b[c];
+          if (memcmp(&v, &y[(size_t)r * cols + c], sizeof v) != 0) same = 0;
+        }
+      }
+    }
+    free(x); free(y); free(g); free(b);
+  }
+  check(same, "layernorm, 1..9 rows: every row bit for bit as the one-row algorithm");
 }
 
 static void test_instnorm(void) {
