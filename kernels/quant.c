@@ -411,8 +411,8 @@ static inline float exp_neg(float z) {
   z = z < 87.0f ? z : 87.0f;
   float n = (z * -1.44269504f + magic) - magic;
   float r = (-z - n * 0.693359375f) - n * -2.12194440e-4f;
-  float e = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 +
-                                                                               r * (1.0f / 720))))));
+  float e = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 +
+            r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
   int32_t bits = ((int32_t)n + 127) * (1 << 23); /* n in [-126, 0] */
   float s;
   memcpy(&s, &bits, sizeof s);
@@ -452,6 +452,19 @@ static int step_ok(float d) {
   return d >= 0x1p-100f && d <= 0x1p100f;
 }
 
+/* The first i in [from, m) with bad[i] set, else m, testing 8 flags at a
+** time (few are set).  bad has ELT_BLOCK entries, all initialised. */
+static inline size_t next_bad(const int32_t *bad, size_t from, size_t m) {
+  for (size_t i8 = from & ~(size_t)7; i8 < m; i8 += 8) {
+    int32_t any = 0;
+    for (size_t k = 0; k < 8; k++) any |= bad[i8 + k];
+    if (any)
+      for (size_t i = i8 > from ? i8 : from; i < i8 + 8 && i < m; i++)
+        if (bad[i]) return i;
+  }
+  return m;
+}
+
 QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out) {
   const float r = 1.0f / a->scale;
   const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
@@ -469,14 +482,9 @@ QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t
       bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | none;
       ob[i] = (int8_t)((int32_t)chi + zo);
     }
-    for (size_t i8 = 0; i8 < m; i8 += 8) {
-      int32_t any = 0;
-      for (size_t k = 0; k < 8; k++) any |= bad[i8 + k];
-      for (size_t i = i8; any && i < i8 + 8 && i < m; i++)
-        if (bad[i]) {
-          float g = kf_gelu1(xb[i]);
-          qz_affine_codes_s8(a, &g, 1, ob + i);
-        }
+    for (size_t i = next_bad(bad, 0, m); i < m; i = next_bad(bad, i + 1, m)) {
+      float g = kf_gelu1(xb[i]);
+      qz_affine_codes_s8(a, &g, 1, ob + i);
     }
   }
   return zo;
@@ -505,14 +513,9 @@ QZ_VECTOR void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, s
       pb[i] = (int8_t)(negative ? 0.0f : chi);
       nb[i] = (int8_t)(negative ? -chi : 0.0f);
     }
-    for (size_t i8 = 0; i8 < m; i8 += 8) {
-      int32_t any = 0;
-      for (size_t k = 0; k < 8; k++) any |= bad[i8 + k];
-      for (size_t i = i8; any && i < i8 + 8 && i < m; i++)
-        if (bad[i]) {
-          float g = kf_gelu1(xb[i]);
-          qz_drq_gelu_split_s8(q, &g, 1, pb + i, nb + i);
-        }
+    for (size_t i = next_bad(bad, 0, m); i < m; i = next_bad(bad, i + 1, m)) {
+      float g = kf_gelu1(xb[i]);
+      qz_drq_gelu_split_s8(q, &g, 1, pb + i, nb + i);
     }
   }
 }

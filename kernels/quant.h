@@ -161,12 +161,14 @@ void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg);
 ** How: qz_gelu_near(x) is a branch-free approximation (Abramowitz and Stegun
 ** 7.1.26 for erfc, |error| <= 1.5e-7, times our own exp) that stays within
 ** QZ_GELU_NEAR_TOL * |x| + QZ_GELU_NEAR_ABS of kf_gelu1(x) for every float
-** with |x| <= QZ_GELU_NEAR_MAX; test_quant checks that bound, with a factor
-** 8 to spare, on a sweep of every 61st float in that range.  A code is a
-** monotone function of the value, so when both ends of that interval round
-** to the same code it is the code of kf_gelu1(x); an element whose interval
-** straddles a step boundary (about 2 * tol / step of them, well under 1 %),
-** or that is out of range or NaN, is computed with kf_gelu1. */
+** with |x| <= QZ_GELU_NEAR_MAX (tests/kernels/gelu_near_exhaustive checks
+** every one of them; test_quant every 251st, with a factor 8 to spare).  A
+** code is a monotone function of the value, so when both ends of that
+** interval round to the same code it is the code of kf_gelu1(x); an element
+** whose interval straddles a step boundary (about 2 * tol / step of them,
+** well under 1 %), or that is out of range or NaN, is computed with
+** kf_gelu1, and so is every element when a step is outside
+** [2^-100, 2^100]. */
 #define QZ_GELU_NEAR_TOL 1.52587890625e-05f /* 2^-16 */
 #define QZ_GELU_NEAR_ABS 1e-37f
 #define QZ_GELU_NEAR_MAX 65536.0f
