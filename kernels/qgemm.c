@@ -22,13 +22,17 @@
 
 #define KQ_ALIGN 64
 #define KQ_ROW_UNIT 8          /* rows per unit of a row split */
-/* Below this many multiply-adds a product runs on one thread. Waking a
-** worker costs 10-100 us on the shared 2-core VM (kernels/gemm_f32.c), and
-** the AVX2 kernel does 64^3 multiply-adds in ~2 us: lavt-tiny's W8A8 forward
-** took 16.7 ms on 2 threads against 11.9 ms on 1 with a 64^3 bound
-** (`risq run suites/speed.yaml`, minimum latency), so only products of
-** ~100 us and more are split. */
-#define KQ_PARALLEL_MIN_WORK (192.0 * 192.0 * 192.0)
+/* Below this many multiply-adds a product runs on one thread.  With a pool
+** that slept between loops, a 64^3 bound made lavt-tiny's W8A8 forward
+** slower on 2 threads than on 1 (16.7 against 11.9 ms), and the bound was
+** 192^3.  Since the pool's workers poll between loops (threadpool.c), a
+** forward pass keeps them awake: with 64^3 and KT_MIN_ELEMS = 8192 the
+** all-integer lavt-tiny W8A8 forward on 2 threads took 3.88 ms against 4.86
+** (fastest repetitions, mean of 6 alternated runs; medians 5.58 against
+** 6.81; fp32 5.48 against 5.88) on the 2-core VM.  A lone small product
+** called back to back (`risq bench kernels --shapes tiny`) is slower split
+** than not: there the worker's hand-off costs more than half the product. */
+#define KQ_PARALLEL_MIN_WORK (64.0 * 64.0 * 64.0)
 
 static int kq_round_up(int x, int m) { return (x + m - 1) / m * m; }
 

@@ -26,8 +26,10 @@ int kt_pool_threads(const kt_pool *pool); /* 1 for NULL */
 void kt_parallel_for(kt_pool *pool, int n, int grain, kt_range_fn fn, void *arg);
 
 /* Row- and element-wise loops give each thread at least this many elements
-** (waking a worker costs tens of microseconds). */
-#define KT_MIN_ELEMS 32768
+** (a worker that has gone to sleep costs tens of microseconds to wake; one
+** still polling, as in a forward pass, a few: kernels/qgemm.c,
+** KQ_PARALLEL_MIN_WORK, has the measurement). */
+#define KT_MIN_ELEMS 8192
 
 /* The grain, in rows, of such a loop over rows of `cols` elements. */
 static inline int kt_rows_grain(int cols) {
