@@ -490,6 +490,38 @@ QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t
   return zo;
 }
 
+QZ_VECTOR int qz_affine_codes_gelu_mul_s8(const qz_affine *a, const float *x, const float *mul,
+                                          size_t n, int8_t *out) {
+  const float r = 1.0f / a->scale;
+  const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
+  const int32_t zo = a->zero - (a->qmin >= 0 ? 128 : 0);
+  const int none = !step_ok(a->scale);
+  int32_t bad[ELT_BLOCK] = {0};
+  for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
+    size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
+    const float *xb = x + i0, *mb = mul + i0;
+    int8_t *ob = out + i0;
+    for (size_t i = 0; i < m; i++) {
+      /* GELU's bracket [g - tol, g + tol] times the multiplier: rounding a
+      ** product is monotone, so the exact product lies between the two
+      ** ends' products (which is the larger depends on the sign) */
+      float ax = fabsf(xb[i]), g = gelu_near(xb[i]), c = mb[i];
+      float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
+      float p0 = (g - tol) * c, p1 = (g + tol) * c;
+      float plo = p0 < p1 ? p0 : p1, phi = p0 < p1 ? p1 : p0;
+      float w = (fabsf(plo) + fabsf(phi)) * 0x1p-20f;
+      float clo = round_clamp((plo - w) * r, lo, hi), chi = round_clamp((phi + w) * r, lo, hi);
+      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | !(fabsf(c) <= 0x1p100f) | none;
+      ob[i] = (int8_t)((int32_t)chi + zo);
+    }
+    for (size_t i = next_bad(bad, 0, m); i < m; i = next_bad(bad, i + 1, m)) {
+      float v = kf_gelu1(xb[i]) * mb[i];
+      qz_affine_codes_s8(a, &v, 1, ob + i);
+    }
+  }
+  return zo;
+}
+
 QZ_VECTOR void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, size_t n,
                                          int8_t *pos, int8_t *neg) {
   drq_gelu_p p = drq_gelu_params(q);

@@ -174,6 +174,12 @@ void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg);
 #define QZ_GELU_NEAR_MAX 65536.0f
 float qz_gelu_near(float x);
 int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out);
+/* The same for the values kf_gelu1(x[i]) * mul[i] (one rounded float
+** product, as PWAM's vis * lang computes it): for a fixed multiplier the
+** product is a monotone function of GELU's value, so the bracket carries
+** over; a multiplier that is NaN or beyond 2^100 takes the exact path. */
+int qz_affine_codes_gelu_mul_s8(const qz_affine *a, const float *x, const float *mul, size_t n,
+                                int8_t *out);
 void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, size_t n, int8_t *pos,
                                int8_t *neg);
 

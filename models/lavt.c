@@ -1560,7 +1560,7 @@ static void linear(lavt_model *m, kt_pool *pool, int act, int u, int M, int N, i
 {
     int w = m->sites[act].users[u];
     assert(*m->site_slot[w] == W && m->sites[w].rows == N && m->sites[w].cols == K);
-    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, 0, bias, y, ldy))
+    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, w, x, M, ldx, 0, NULL, bias, y, ldy))
         return;
     const kf_packed *p = site_packed(m, w, W);
     if (p)
@@ -1626,17 +1626,23 @@ static const float *qcopy(lavt_model *m, int site, const float *x, int rows, int
     return m->a.qcopy;
 }
 
-/* GELU(x) in place, then the linear layer reading it (activation site `act`,
-** its only reader; x contiguous).  The linear hook is offered the
+/* x = GELU(x) (then x *= mul element by element, when mul is not NULL), in
+** place, and the linear layer reading it (activation site `act`, its only
+** reader; x and mul contiguous).  The linear hook is offered the
 ** pre-activation first (lavt_linear_hook, gelu = 1): integer execution only
-** needs GELU's codes. */
+** needs the input's codes. */
 static void gelu_linear(lavt_model *m, kt_pool *pool, int act, int M, int N, int K, float *x,
-                        const float *W, const float *bias, float *y, int ldy)
+                        const float *mul, const float *W, const float *bias, float *y, int ldy)
 {
     assert(m->sites[act].nusers == 1);
-    if (m->lin_fn && m->lin_fn(m->lin_ctx, pool, m->sites[act].users[0], x, M, K, 1, bias, y, ldy))
+    if (m->lin_fn &&
+        m->lin_fn(m->lin_ctx, pool, m->sites[act].users[0], x, M, K, 1, mul, bias, y, ldy))
         return;
-    kf_gelu(pool, x, (size_t)M * K);
+    size_t n = (size_t)M * K;
+    kf_gelu(pool, x, n);
+    if (mul)
+        for (size_t i = 0; i < n; i++)
+            x[i] *= mul[i];
     qa(m, act, x, M, K, K);
     linear(m, pool, act, 0, M, N, K, x, K, W, bias, y, ldy);
 }
@@ -1784,7 +1790,7 @@ static void bert_layer(lavt_model *m, kt_pool *pool, const bert_layer_w *L)
     kf_layernorm(pool, a->t_tmp, T, Lh, L->ln1_w, L->ln1_b, c->bert_ln_eps, a->t_tmp);
     linear(m, pool, L->s_ffn, 0, T, I, Lh, qcopy(m, L->s_ffn, a->t_tmp, T, Lh), Lh, L->i_w, L->i_b,
            a->t_inter, I);
-    gelu_linear(m, pool, L->s_gelu, T, Lh, I, a->t_inter, L->o_w, L->o_b, a->t_h, Lh);
+    gelu_linear(m, pool, L->s_gelu, T, Lh, I, a->t_inter, NULL, L->o_w, L->o_b, a->t_h, Lh);
     add_into(a->t_h, a->t_tmp, (size_t)T * Lh);
     kf_layernorm(pool, a->t_h, T, Lh, L->ln2_w, L->ln2_b, c->bert_ln_eps, a->t_h);
 }
@@ -1940,7 +1946,7 @@ static void swin_block(lavt_model *m, kt_pool *pool, const swin_stage *s, int j,
     kf_layernorm(pool, x, HW, D, b->norm2_w, b->norm2_b, LN_EPS_SWIN, a->tmp);
     qa(m, b->s_mlp, a->tmp, HW, D, D);
     linear(m, pool, b->s_mlp, 0, HW, s->hid, D, a->tmp, D, b->fc1_w, b->fc1_b, a->hid, s->hid);
-    gelu_linear(m, pool, b->s_gelu, HW, D, s->hid, a->hid, b->fc2_w, b->fc2_b, a->tmp, D);
+    gelu_linear(m, pool, b->s_gelu, HW, D, s->hid, a->hid, NULL, b->fc2_w, b->fc2_b, a->tmp, D);
     add_into(x, a->tmp, (size_t)HW * D);
 }
 
@@ -1955,10 +1961,10 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
     size_t n = (size_t)HW * D;
     float *vis = a->win, *q = a->ao, *att = a->qkv;
 
-    /* vis = GELU(vis_project(x)); 1x1 Conv1d weights [D][D][1] act as Linear */
+    /* vis = GELU(vis_project(x)), its GELU deferred to the product with lang
+    ** below; 1x1 Conv1d weights [D][D][1] act as Linear */
     const float *xin = qcopy(m, s->s_fin, x, HW, D);
     linear(m, pool, s->s_fin, 0, HW, D, D, xin, D, s->vis_w, s->vis_b, vis, D);
-    kf_gelu(pool, vis, n);
     /* query = InstanceNorm1d(f_query(x)): each channel over the HW positions */
     linear(m, pool, s->s_fin, 1, HW, D, D, xin, D, s->q_w, s->q_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
@@ -2007,11 +2013,8 @@ static void pwam(lavt_model *m, kt_pool *pool, const swin_stage *s, float *x)
     }
     linear(m, pool, s->s_fout, 0, HW, D, D, att, D, s->W_w, s->W_b, q, D);
     kf_instnorm_cols(q, HW, D, IN_EPS);
-    /* x_residual = GELU(project_mm(vis * lang)) */
-    for (size_t i = 0; i < n; i++)
-        vis[i] *= q[i];
-    qa(m, s->s_mm, vis, HW, D, D);
-    linear(m, pool, s->s_mm, 0, HW, D, D, vis, D, s->mm_w, s->mm_b, a->xres, D);
+    /* x_residual = GELU(project_mm(GELU(vis) * lang)) */
+    gelu_linear(m, pool, s->s_mm, HW, D, D, vis, q, s->mm_w, s->mm_b, a->xres, D);
     kf_gelu(pool, a->xres, n);
     /* x = x + tanh(res_gate.2(relu(res_gate.0(x_residual)))) * x_residual */
     linear(m, pool, s->s_ggelu, 0, HW, D, D, qcopy(m, s->s_ggelu, a->xres, HW, D), D, s->gate0_w,

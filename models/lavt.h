@@ -162,13 +162,16 @@ void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx);
 ** 1 when it wrote y (integer execution), 0 to let the fp32 GEMM run with
 ** the weights the site holds.  Same threading rule as the activation hook;
 ** pool is the forward pass's pool, for the hook's own kernels.
-** gelu = 1 (the second layer of BERT's and Swin's MLPs): x holds the
-** pre-activation; the layer's input is GELU(x) as kf_gelu computes it, and
-** the activation hook has not seen it.  If the hook returns 0, the forward
-** pass applies GELU, hands the values to the activation hook and offers the
-** product again with gelu = 0. */
+** gelu = 1 (the second layer of BERT's and Swin's MLPs, and PWAM's
+** project_mm): x holds the pre-activation; the layer's input is GELU(x) as
+** kf_gelu computes it -- times mul element by element (one rounded float
+** product; mul has x's layout) when mul is not NULL --, and the activation
+** hook has not seen it.  If the hook returns 0, the forward pass computes
+** that input in x, hands it to the activation hook and offers the product
+** again with gelu = 0 (mul is NULL whenever gelu is 0). */
 typedef int (*lavt_linear_hook)(void *ctx, kt_pool *pool, int wsite, const float *x, int M,
-                                int ldx, int gelu, const float *bias, float *y, int ldy);
+                                int ldx, int gelu, const float *mul, const float *bias, float *y,
+                                int ldy);
 void lavt_set_linear_hook(lavt_model *m, lavt_linear_hook fn, void *ctx);
 
 /* Convolutions (patch embedding, decoder, classifier), likewise: the hook

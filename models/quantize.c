@@ -1003,6 +1003,7 @@ typedef struct rowjob {
     const float *x;          /* input [M][K], row stride ldx */
     int ldx, K;
     int gelu;                /* x is the pre-activation of GELU */
+    const float *mul;        /* gelu: GELU(x) times mul [M][K] (row stride ldx), or NULL */
     int8_t *a, *b;           /* codes [M][K] (b: DRQ-GELU's negative region) */
     uint8_t *band;           /* RORQ: the band of each element [M][K] */
     int off;                 /* RORQ: subtracted from band 0's codes (int8 form) */
@@ -1019,7 +1020,10 @@ static void rows_range(void *arg, int r0, int r1)
         const float *xr = j->x ? j->x + (size_t)r * j->ldx : NULL;
         switch (j->op) {
         case ROWS_CODES:
-            if (j->gelu)
+            if (j->gelu && j->mul)
+                qz_affine_codes_gelu_mul_s8(&j->pa->u, xr, j->mul + (size_t)r * j->ldx,
+                                            (size_t)j->K, j->a + (size_t)r * j->K);
+            else if (j->gelu)
                 qz_affine_codes_gelu_s8(&j->pa->u, xr, (size_t)j->K, j->a + (size_t)r * j->K);
             else
                 qz_affine_codes_s8(&j->pa->u, xr, (size_t)j->K, j->a + (size_t)r * j->K);
@@ -1070,21 +1074,21 @@ static void rows_run(kt_pool *pool, int M, int cols, rowjob *j)
 **             band 0's zero point, i.e. contribute 0), then per outlier band
 **             a sparse correction acc_r; y = acc_0 * dq_0 + sum_r acc_r * dq_r + bias
 ** With `gelu` (lavt.h), x is the pre-activation and the codes are those of
-** GELU(x), taken straight from x (kernels/quant.h): uniform and DRQ-GELU
-** input sites whose readers all run in integers (so that the activation
-** hook would have left the values alone); the others decline, and are
-** offered GELU(x) next.
+** GELU(x) (times mul), taken straight from x (kernels/quant.h): uniform
+** input sites, and DRQ-GELU ones without mul, whose readers all run in
+** integers (so that the activation hook would have left the values alone);
+** the others decline, and are offered the input itself next.
 ** Called from the forward pass's own thread only (lavt.h), so the scratch
 ** needs no lock. */
 static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, int ldx, int gelu,
-                      const float *bias, float *y, int ldy)
+                      const float *mul, const float *bias, float *y, int ldy)
 {
     qm_state *q = ctx;
     qsite *pw = &q->s[w];
     if (!pw->kw)
         return 0;
     const qsite *pa = &q->s[pw->in];
-    if (gelu && !(pa->int_in && (pa->type == QM_UNIFORM || pa->type == QM_DRQ_GELU)))
+    if (gelu && !(pa->int_in && (pa->type == QM_UNIFORM || (pa->type == QM_DRQ_GELU && !mul))))
         return 0;
     const kq_weights *kw = pw->kw;
     int K = kw->K, N = kw->N;
@@ -1097,7 +1101,7 @@ static int int_linear(void *ctx, kt_pool *pool, int w, const float *x, int M, in
     case QM_UNIFORM: {
         int za = qz_affine_codes_s8(&pa->u, x, 0, a);   /* n = 0: only the zero point */
         rows_run(pool, M, K, &(rowjob){ .op = ROWS_CODES, .pa = pa, .x = x, .ldx = ldx, .K = K,
-                                        .gelu = gelu, .a = a });
+                                        .gelu = gelu, .mul = mul, .a = a });
         kq_gemm_f32(pool, M, a, K, za, kw, pw->dq, bias, y, ldy);
         return 1;
     }

@@ -604,6 +604,32 @@ static void test_gelu_codes(void) {
              bad ? gc_x[first] : 0.0);
     check(bad == 0 && zw == zg, msg);
   }
+
+  /* uniform, of GELU(x) * mul: multipliers of both signs, 0, -0, tiny, huge,
+  ** NaN and inf; inputs at the step boundaries of step / |mul| on GELU's
+  ** side, so that the products land next to the quantizer's boundaries */
+  qz_affine a = qz_affine_range(-0.6f, 2.5f, 8, 0);
+  static float gc_m[GC_MAX];
+  const float muls[] = {1.0f, -1.0f, 0.37f, -2.9f, 0.0f, -0.0f, 1e-30f, 3e30f, NAN, INFINITY};
+  int bad = 0, total = 0;
+  for (size_t c = 0; c < sizeof muls / sizeof muls[0]; c++) {
+    float mu = muls[c], am = fabsf(mu), step = a.scale / (am > 1e-6f && am < 1e6f ? am : 1.0f);
+    int n = gc_inputs(step, 80, step, 20);
+    for (int i = 0; i < n; i++) {
+      gc_m[i] = (i % 7 == 3) ? rng_uniform(-3.0f, 3.0f) : mu; /* some mixed */
+      gc_g[i] = kf_gelu1(gc_x[i]) * gc_m[i];
+    }
+    int zw = qz_affine_codes_s8(&a, gc_g, (size_t)n, gc_want[0]);
+    memset(gc_got, 0x5a, sizeof gc_got);
+    int zg = qz_affine_codes_gelu_mul_s8(&a, gc_x, gc_m, (size_t)n, gc_got[0]);
+    for (int i = 0; i < n; i++) bad += gc_got[0][i] != gc_want[0][i];
+    bad += zw != zg;
+    total += n;
+  }
+  snprintf(msg, sizeof msg,
+           "uniform 8-bit of GELU(x) * mul: codes from the pre-activation = codes of kf_gelu1(x) * mul, "
+           "%d inputs over 10 multipliers; %d differ", total, bad);
+  check(bad == 0, msg);
 }
 
 static void test_twin(void) {
