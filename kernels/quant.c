@@ -465,7 +465,12 @@ static inline size_t next_bad(const int32_t *bad, size_t from, size_t m) {
   return m;
 }
 
-QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out) {
+/* Codes of GELU(x[i]), times mul[i] when has_mul; inlined into each entry
+** point below with has_mul a constant, so that each loop vectorises (and
+** the one without a multiplier has no multiply). */
+static inline __attribute__((always_inline)) int
+affine_codes_gelu(const qz_affine *a, const float *x, const float *mul, int has_mul, size_t n,
+                  int8_t *out) {
   const float r = 1.0f / a->scale;
   const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
   const int32_t zo = a->zero - (a->qmin >= 0 ? 128 : 0);
@@ -473,39 +478,13 @@ QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t
   int32_t bad[ELT_BLOCK] = {0};
   for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
     size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
-    const float *xb = x + i0;
-    int8_t *ob = out + i0;
-    for (size_t i = 0; i < m; i++) {
-      float ax = fabsf(xb[i]), g = gelu_near(xb[i]);
-      float tol = widen(g, ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS);
-      float clo = round_clamp((g - tol) * r, lo, hi), chi = round_clamp((g + tol) * r, lo, hi);
-      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | none;
-      ob[i] = (int8_t)((int32_t)chi + zo);
-    }
-    for (size_t i = next_bad(bad, 0, m); i < m; i = next_bad(bad, i + 1, m)) {
-      float g = kf_gelu1(xb[i]);
-      qz_affine_codes_s8(a, &g, 1, ob + i);
-    }
-  }
-  return zo;
-}
-
-QZ_VECTOR int qz_affine_codes_gelu_mul_s8(const qz_affine *a, const float *x, const float *mul,
-                                          size_t n, int8_t *out) {
-  const float r = 1.0f / a->scale;
-  const float lo = (float)(a->qmin - a->zero), hi = (float)(a->qmax - a->zero);
-  const int32_t zo = a->zero - (a->qmin >= 0 ? 128 : 0);
-  const int none = !step_ok(a->scale);
-  int32_t bad[ELT_BLOCK] = {0};
-  for (size_t i0 = 0; i0 < n; i0 += ELT_BLOCK) {
-    size_t m = n - i0 < ELT_BLOCK ? n - i0 : ELT_BLOCK;
-    const float *xb = x + i0, *mb = mul + i0;
+    const float *xb = x + i0, *mb = has_mul ? mul + i0 : NULL;
     int8_t *ob = out + i0;
     for (size_t i = 0; i < m; i++) {
       /* GELU's bracket [g - tol, g + tol] times the multiplier: rounding a
       ** product is monotone, so the exact product lies between the two
       ** ends' products (which is the larger depends on the sign) */
-      float ax = fabsf(xb[i]), g = gelu_near(xb[i]), c = mb[i];
+      float ax = fabsf(xb[i]), g = gelu_near(xb[i]), c = has_mul ? mb[i] : 1.0f;
       float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
       float p0 = (g - tol) * c, p1 = (g + tol) * c;
       float plo = p0 < p1 ? p0 : p1, phi = p0 < p1 ? p1 : p0;
@@ -515,11 +494,20 @@ QZ_VECTOR int qz_affine_codes_gelu_mul_s8(const qz_affine *a, const float *x, co
       ob[i] = (int8_t)((int32_t)chi + zo);
     }
     for (size_t i = next_bad(bad, 0, m); i < m; i = next_bad(bad, i + 1, m)) {
-      float v = kf_gelu1(xb[i]) * mb[i];
+      float v = has_mul ? kf_gelu1(xb[i]) * mb[i] : kf_gelu1(xb[i]);
       qz_affine_codes_s8(a, &v, 1, ob + i);
     }
   }
   return zo;
+}
+
+QZ_VECTOR int qz_affine_codes_gelu_s8(const qz_affine *a, const float *x, size_t n, int8_t *out) {
+  return affine_codes_gelu(a, x, NULL, 0, n, out);
+}
+
+QZ_VECTOR int qz_affine_codes_gelu_mul_s8(const qz_affine *a, const float *x, const float *mul,
+                                          size_t n, int8_t *out) {
+  return affine_codes_gelu(a, x, mul, 1, n, out);
 }
 
 QZ_VECTOR void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, size_t n,
