@@ -407,7 +407,10 @@ void qz_drq_gelu_steps(const qz_drq_gelu *q, float *d_pos, float *d_neg) {
 ** n times it is exact), e^r by its Taylor series to r^6 (|r| <= 0.35:
 ** truncation under 4e-7, relative), 2^n by writing the exponent bits. */
 static inline float exp_neg(float z) {
-  const float magic = 12582912.0f; /* 1.5 * 2^23: rint, as in round_clamp */
+  /* rint as in round_clamp, without its clamp (which cost 12-25 % of the
+  ** loops below in a microbenchmark):
+  ** z <= 87 already keeps n in [-126, 0] */
+  const float magic = 12582912.0f;
   z = z < 87.0f ? z : 87.0f;
   float n = (z * -1.44269504f + magic) - magic;
   float r = (-z - n * 0.693359375f) - n * -2.12194440e-4f;
@@ -438,14 +441,21 @@ float qz_gelu_near(float x) {
 ** the stack (vectorised loops over a block, then a pass over the block). */
 #define ELT_BLOCK 256
 
-/* The bracket's ends are divided by the step as products with its reciprocal,
-** which may differ from the division in the last bit (2^-23 relative at
-** most); widening the bracket by 2^-20 of its magnitude keeps the exact
-** quotient between the ends' quotients, so the code argument above holds.
-** Steps outside [2^-100, 2^100] (where the reciprocal's products could leave
-** the normal range) take kf_gelu1 throughout. */
-static float widen(float g, float tol) {
-  return tol + (fabsf(g) + tol) * 0x1p-20f;
+/* The interval in which c * kf_gelu1(x) lies (c * GELU is one rounded
+** product, monotone in GELU's value for a fixed c, so its ends are those
+** of [g - tol, g + tol] times c), widened by 2^-20 of its magnitude: the
+** ends are then multiplied by a step's reciprocal, which may differ from
+** dividing by the step in the last bit (2^-23 relative at most), and the
+** widening keeps the exact quotient between the ends' quotients.  Steps
+** outside [2^-100, 2^100] (where those products could leave the normal
+** range) take kf_gelu1 throughout. */
+static inline void gelu_bracket(float x, float c, float *lo, float *hi) {
+  float g = gelu_near(x), tol = fabsf(x) * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
+  float p0 = (g - tol) * c, p1 = (g + tol) * c;
+  float a = p0 < p1 ? p0 : p1, b = p0 < p1 ? p1 : p0;
+  float w = (fabsf(a) + fabsf(b)) * 0x1p-20f;
+  *lo = a - w;
+  *hi = b + w;
 }
 
 static int step_ok(float d) {
@@ -481,16 +491,10 @@ affine_codes_gelu(const qz_affine *a, const float *x, const float *mul, int has_
     const float *xb = x + i0, *mb = has_mul ? mul + i0 : NULL;
     int8_t *ob = out + i0;
     for (size_t i = 0; i < m; i++) {
-      /* GELU's bracket [g - tol, g + tol] times the multiplier: rounding a
-      ** product is monotone, so the exact product lies between the two
-      ** ends' products (which is the larger depends on the sign) */
-      float ax = fabsf(xb[i]), g = gelu_near(xb[i]), c = has_mul ? mb[i] : 1.0f;
-      float tol = ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS;
-      float p0 = (g - tol) * c, p1 = (g + tol) * c;
-      float plo = p0 < p1 ? p0 : p1, phi = p0 < p1 ? p1 : p0;
-      float w = (fabsf(plo) + fabsf(phi)) * 0x1p-20f;
-      float clo = round_clamp((plo - w) * r, lo, hi), chi = round_clamp((phi + w) * r, lo, hi);
-      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | !(fabsf(c) <= 0x1p100f) | none;
+      float c = has_mul ? mb[i] : 1.0f, plo, phi;
+      gelu_bracket(xb[i], c, &plo, &phi);
+      float clo = round_clamp(plo * r, lo, hi), chi = round_clamp(phi * r, lo, hi);
+      bad[i] = (clo != chi) | !(fabsf(xb[i]) <= QZ_GELU_NEAR_MAX) | !(fabsf(c) <= 0x1p100f) | none;
       ob[i] = (int8_t)((int32_t)chi + zo);
     }
     for (size_t i = next_bad(bad, 0, m); i < m; i = next_bad(bad, i + 1, m)) {
@@ -522,14 +526,13 @@ QZ_VECTOR void qz_drq_gelu_split_gelu_s8(const qz_drq_gelu *q, const float *x, s
     int8_t *pb = pos + i0, *nb = neg + i0;
     for (size_t i = 0; i < m; i++) {
       /* The region is x's sign (GELU keeps it; -0 has code 0 in both), so
-      ** only that region's step is used, on the magnitude |g| (a bracket
+      ** only that region's step is used, on the magnitude |GELU| (a bracket
       ** end below 0 is clamped to code 0, as the exact value would be). */
-      float ax = fabsf(xb[i]), g = gelu_near(xb[i]);
-      float tol = widen(g, ax * QZ_GELU_NEAR_TOL + QZ_GELU_NEAR_ABS);
       int negative = xb[i] < 0.0f;
-      float ag = negative ? -g : g, r = negative ? rn : rp;
-      float clo = round_clamp((ag - tol) * r, 0.0f, v), chi = round_clamp((ag + tol) * r, 0.0f, v);
-      bad[i] = (clo != chi) | !(ax <= QZ_GELU_NEAR_MAX) | none;
+      float r = negative ? rn : rp, ulo, uhi;
+      gelu_bracket(xb[i], negative ? -1.0f : 1.0f, &ulo, &uhi);
+      float clo = round_clamp(ulo * r, 0.0f, v), chi = round_clamp(uhi * r, 0.0f, v);
+      bad[i] = (clo != chi) | !(fabsf(xb[i]) <= QZ_GELU_NEAR_MAX) | none;
       pb[i] = (int8_t)(negative ? 0.0f : chi);
       nb[i] = (int8_t)(negative ? -chi : 0.0f);
     }
