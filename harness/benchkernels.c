@@ -23,7 +23,7 @@
 **      = implementation, bits, isa, threads) with latency_ms (median, p90,
 **      min, MAD), gops (2MNK / median) and busy_threads.
 ** Then a table of GOP/s and the ratios own / reference, and per model the
-** total over one forward pass's linear layers.
+** total over one forward pass's linear layers and convolutions.
 **
 ** Threads: the own kernels run on a kt_pool of --threads; OpenBLAS gets
 ** openblas_set_num_threads(); Debian's oneDNN uses OpenMP, so
@@ -133,9 +133,16 @@ int bk_shapes_from_config(const lavt_config *c, int set, bk_shapes *s)
     int T = c->max_tokens, Lh = c->hidden_size, inter = c->intermediate_size;
     int w = c->window_size, C0 = c->embed_dim, p = c->patch_size;
     int H = (c->input_size + p - 1) / p, H0 = H;
+    int Hs[LAVT_MAX_STAGES] = {0};
     char name[64];
     int rc = 0;
+    /* Convolutions are listed as the products of their im2col patches:
+    ** M = output pixels, N = output channels, K = C kh kw (the model runs
+    ** the larger ones in blocks of pixels; the sums are the same). The
+    ** patch embedding is a p x p, stride-p conv from the 3 image channels. */
+    rc |= bk_add(s, set, H * H, C0, 3 * p * p, 1, "patch");
     for (int i = 0; i < c->nstages && !rc; i++) {
+        Hs[i] = H;
         int D = C0 << i, hid = (int)((float)D * c->mlp_ratio), depth = c->depths[i];
         int Hp = (H + w - 1) / w * w;  /* windows see the zero-padded map */
         snprintf(name, sizeof name, "swin.s%d.qkv", i);
@@ -162,8 +169,19 @@ int bk_shapes_from_config(const lavt_config *c, int set, bk_shapes *s)
     rc |= bk_add(s, set, T, Lh, Lh, 4 * c->num_layers, "bert.qkvo");
     rc |= bk_add(s, set, T, inter, Lh, c->num_layers, "bert.ffn1");
     rc |= bk_add(s, set, T, Lh, inter, c->num_layers, "bert.ffn2");
-    /* decoder classifier: 1x1 conv from its 4C hidden channels */
-    rc |= bk_add(s, set, H0 * H0, c->num_classes, 4 * C0, 1, "dec.cls");
+    /* decoder: per level, on stage 2 - lv's map, a 3x3 conv from the
+    ** upsampled features concatenated with the stage's (12C, then 4C + the
+    ** stage's width) to 4C channels, then a 3x3 conv 4C -> 4C; then the
+    ** classifier, a 1x1 conv from 4C. */
+    int h = 4 * C0;
+    for (int lv = 0; lv < 3 && c->nstages == 4; lv++) {
+        int Hy = Hs[2 - lv], cin = lv == 0 ? 12 * C0 : h + (C0 << (2 - lv));
+        snprintf(name, sizeof name, "dec.l%d.c1", lv);
+        rc |= bk_add(s, set, Hy * Hy, h, 9 * cin, 1, name);
+        snprintf(name, sizeof name, "dec.l%d.c2", lv);
+        rc |= bk_add(s, set, Hy * Hy, h, 9 * h, 1, name);
+    }
+    rc |= bk_add(s, set, H0 * H0, c->num_classes, h, 1, "dec.cls");
     return rc ? -1 : 0;
 }
 
@@ -859,10 +877,13 @@ static const char usage_bench[] =
     "  own-int8   kq_gemm_s32 on 8-bit packed weights (packing not timed)\n"
     "  own-int4   kq_gemm_s32 on 4-bit packed weights (packing not timed)\n"
     "  onednn     oneDNN dnnl_gemm_u8s8s32 (when risq was built with oneDNN)\n"
-    "Shapes: every distinct (M, N, K) of the linear and 1x1 layers of lavt-tiny\n"
-    "(from models/zoo/lavt-tiny/model.yaml) and of LAVT-B (Swin-B at 480 px,\n"
-    "window 12; BERT-base, 20 tokens), plus 1024x1024x1024; C[M][N] =\n"
-    "A[M][K] W[N][K]^T as in a Linear layer.\n"
+    "Shapes: every distinct (M, N, K) of the linear layers and convolutions of\n"
+    "lavt-tiny (from models/zoo/lavt-tiny/model.yaml) and of LAVT-B (Swin-B at\n"
+    "480 px, window 12; BERT-base, 20 tokens), plus 1024x1024x1024; C[M][N] =\n"
+    "A[M][K] W[N][K]^T as in a Linear layer. A convolution is the product of\n"
+    "its im2col patches: M output pixels, N output channels, K = C kh kw (the\n"
+    "patch embedding, the decoder's 3x3 convs, the 1x1 ones). Not included:\n"
+    "the attention products inside each window (q k^T, P V).\n"
     "\n"
     "Before any timing, own int8 and int4 must equal oneDNN's result element\n"
     "for element (activation codes in [0, 127] keep oneDNN's AVX2 path exact),\n"
@@ -1377,7 +1398,8 @@ int bk_main(int argc, char **argv)
         bk_free_data(&d);
     }
 
-    /* totals over one forward pass of each model (linear layers only) */
+    /* totals over one forward pass of each model (linear layers and convolutions;
+    ** not the attention products) */
     for (int s = 0; s < 2 && !bk_interrupted; s++) {
         if (!(o.sets & (1 << s))) continue;
         bk_result tr[BK_NIMPL];
@@ -1395,7 +1417,7 @@ int bk_main(int argc, char **argv)
             }
         }
         char label[320];
-        snprintf(label, sizeof label, "one forward, linear layers: %s", ms);
+        snprintf(label, sizeof label, "one forward, linear + conv: %s", ms);
         bk_row(&o, "", s == 0 ? "total lavt-tiny" : "total LAVT-B", "", tr, label);
     }
     printf("busy threads on the largest shape:");

@@ -33,8 +33,11 @@ check "bad --shapes is explained" grep -q "not tiny, lavt-b, square or all" "$tm
 # models/zoo/lavt-b-shapes when it is there; from elsewhere (no zoo) the
 # built-in sizes must give the same list.
 "$risq" bench kernels --shapes lavt-b --list >"$tmp/list" 2>&1; check "--list exits 0" test $? -eq 0
-check "LAVT-B has 29 distinct shapes" test "$(grep -Ec '^[0-9]+ +[0-9]+x' "$tmp/list")" -eq 29
-check "Swin-B stage 0 qkv: 120x120 tokens, 128 -> 384" grep -Eq "^1 +14400x384x128 +B 2 " "$tmp/list"
+check "LAVT-B has 36 distinct shapes" test "$(grep -Ec '^[0-9]+ +[0-9]+x' "$tmp/list")" -eq 36
+check "patch embedding: 120x120 pixels, 3x4x4 -> 128" grep -Eq "^1 +14400x128x48 +B 1 +B:patch$" "$tmp/list"
+check "Swin-B stage 0 qkv: 120x120 tokens, 128 -> 384" grep -Eq "^2 +14400x384x128 +B 2 " "$tmp/list"
+check "decoder level 0, 3x3 conv on 30x30: (1024 + 512) x 9 -> 512" grep -Eq " 900x512x13824 +B 1 +B:dec.l0.c1$" "$tmp/list"
+check "decoder level 2, second 3x3 conv on 120x120: 512 x 9 -> 512" grep -Eq " 14400x512x4608 +B 1 +B:dec.l2.c2$" "$tmp/list"
 check "stage 2 windows pad 30 -> 36: qkv on 1296 tokens, 18 blocks" grep -Eq " 1296x1536x512 +B 18 " "$tmp/list"
 check "BERT-base q/k/v/o: 20 tokens, 768" grep -Eq " 20x768x768 +B 48 +B:bert.qkvo x48$" "$tmp/list"
 abs_risq=$(cd "$(dirname "$risq")" && pwd)/$(basename "$risq")
@@ -54,8 +57,9 @@ cat "$tmp/out" "$tmp/err"
 check "bench kernels --shapes tiny exits 0" test $rc -eq 0
 check "table header" grep -Eq "^# +shape MxNxK +calls +own-fp32 " "$tmp/out"
 nshapes=$(grep -Ec "^[0-9]+ +[0-9]+x[0-9]+x[0-9]+ " "$tmp/out")
-check "one table row per shape (lavt-tiny has 26 distinct ones)" test "$nshapes" -eq 26
-check "stage-0 qkv of lavt-tiny: 256 tokens, 32 -> 96" grep -Eq "^1 +256x96x32 +tiny 2 " "$tmp/out"
+check "one table row per shape (lavt-tiny has 33 distinct ones)" test "$nshapes" -eq 33
+check "stage-0 qkv of lavt-tiny: 256 tokens, 32 -> 96" grep -Eq "^2 +256x96x32 +tiny 2 " "$tmp/out"
+check "decoder level 1, first 3x3 conv: 8x8 pixels, (128 + 64) x 9 -> 128" grep -Eq " 64x128x1728 +tiny 1 .*tiny:dec.l1.c1$" "$tmp/out"
 check "BERT q/k/v/o and PWAM key/value share 20x64x64" grep -Eq "20x64x64 +tiny 10 .*bert.qkvo x8" "$tmp/out"
 check "total row for one forward pass" grep -q "total lavt-tiny" "$tmp/out"
 check "threads line" grep -q "busy threads on the largest shape: own-fp32 " "$tmp/out"
