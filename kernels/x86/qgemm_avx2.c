@@ -18,8 +18,8 @@
 **
 ** Three drivers for a block of C (rows [m0, m1) x channels [n0, n1)):
 **
-** ka_block_copy: 8-bit weights and at least 32 rows. The vpsignb of the
-**   sign trick is a quarter of the vector instructions of the inner loop,
+** ka_block_copy: 8-bit weights and at least KA_COPY_MIN_ROWS rows. The vpsignb
+**   of the sign trick is a quarter of the vector instructions of the inner loop,
 **   whose speed is bound by their number; here the sign becomes a load: the
 **   16 sign patterns a row's 4 activations of a k-block can have are applied
 **   to the weights once per panel and K slice ("sign copies"), and each row
@@ -28,9 +28,13 @@
 **   instructions as the (saturating) u8 x s8 GEMMs of oneDNN/MKL on AVX2.
 **   Loops (see the function for the cache budgets): m-blocks of hundreds of
 **   rows (to share the cost of the copies), channel chunks, K slices of at
-**   most KA_KC_COPY, panels, 4-row groups.
+**   most KA_KC_COPY, panels, 4-row groups. The copies are 16 times the
+**   weights of a slice and their loads miss L1 more often, so below
+**   KA_COPY_MIN_ROWS the direct driver is faster: at 64 rows (lavt-tiny's
+**   stage-1 layers and decoder level 1) 1.08-1.35x in `risq bench kernels
+**   --threads 1` (3 runs each, 2026-11-26), equal at 256 rows and above.
 **
-** ka_block_direct: 4/6-bit weights, and 8-bit weights for few rows (sign
+** ka_block_direct: 4/6-bit weights, and 8-bit weights for fewer rows (sign
 **   trick with vpsignb). For each m-block of up to KA_A_BUDGET bytes of
 **   packed A: pack its rows, then for each panel, for each 4-row group, the
 **   micro-kernel over all of K with the accumulators in registers.
@@ -66,7 +70,10 @@
 #ifndef KA_C_BUDGET
 #define KA_C_BUDGET (192 * 1024)     /* bytes of C per m-block and channel chunk */
 #endif
-#define KA_COPY_MIN_GROUPS 8         /* sign copies only for >= 32 rows */
+#define KA_COPY_MIN_GROUPS 8         /* 4-row groups per m-block, at least */
+#ifndef KA_COPY_MIN_ROWS
+#define KA_COPY_MIN_ROWS 256         /* sign copies only for blocks this tall */
+#endif
 #define KA_NARROW_N 6                /* kq_avx2_narrow_block for blocks this narrow */
 
 /* Packed A forms (per 4-row group and k-block, see ka_pack_a). */
@@ -644,7 +651,7 @@ int kq_avx2_narrow_block(const kq_args *g, int m0, int m1, int n0, int n1) {
 void kq_avx2_block(const kq_args *g, int m0, int m1, int n0, int n1) {
     if (n1 > g->W->N) n1 = g->W->N;
     if (kq_avx2_narrow_block(g, m0, m1, n0, n1)) return;
-    if (g->W->bits == 8 && m1 - m0 >= KA_COPY_MIN_GROUPS * KA_MR)
+    if (g->W->bits == 8 && m1 - m0 >= KA_COPY_MIN_ROWS)
         ka_block_copy(g, m0, m1, n0, n1);
     else
         ka_block_direct(g, m0, m1, n0, n1);

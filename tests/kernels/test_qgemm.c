@@ -380,10 +380,11 @@ static void extremes(ki_isa isa, int bits) {
     {6, 18, 259, 0, FILL_ALT},       {3, 31, 255, -128, FILL_MIN},
     {3, 31, 255, 127, FILL_MAX},     {2, 16, 65536, 127, FILL_MIN},
     {1, 17, 65533, -128, FILL_MAX},
-    /* >= 32 rows and K over several slices (the AVX2 sign-copy path). */
-    {40, 33, 1537, -128, FILL_MIN},  {36, 17, 301, 127, FILL_MAX},
-    {64, 49, 257, 0, FILL_RANDOM},   {45, 20, 513, 9, FILL_ALT},
-    {33, 16, 16384, 127, FILL_MIN},
+    /* >= 256 rows (KA_COPY_MIN_ROWS) and K over several slices: the AVX2
+    ** sign-copy path; K = 16384 also takes several m-blocks. */
+    {256, 33, 1537, -128, FILL_MIN}, {260, 17, 301, 127, FILL_MAX},
+    {300, 49, 257, 0, FILL_RANDOM},  {257, 20, 513, 9, FILL_ALT},
+    {256, 16, 16384, 127, FILL_MIN},
     /* At most 6 channels (the AVX2 narrow path): K % 32 tails, long K. */
     {40, 2, 1537, -128, FILL_MIN},   {300, 3, 301, 127, FILL_MAX},
     {70, 6, 100, 0, FILL_RANDOM},    {2, 1, 65536, 127, FILL_MAX},
@@ -419,7 +420,8 @@ static void extremes(ki_isa isa, int bits) {
 ** split, both over rows (M >= N) and over panels. */
 static void threads(ki_isa isa, kt_pool *p2, kt_pool *p3) {
   struct { int M, N, K; } cs[] = {{200, 40, 96}, {20, 300, 100}, {33, 70, 257}, {130, 130, 64},
-                                  {3, 500, 300}, {500, 3, 300}};
+                                  {3, 500, 300}, {500, 3, 300},
+                                  {600, 40, 300}};   /* 8-bit, sign copies per thread */
   int bits_list[] = {8, 6, 4};
   int fails = 0;
   char why[200] = "";
