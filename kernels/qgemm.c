@@ -70,9 +70,9 @@ static void kq_put(uint8_t *blk, int bits, int t, int v) {
     }
 }
 
-int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int bits,
-                    char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
+/* The arguments of a packing: 0, or -1 with a message. */
+static int kq_pack_check(const int8_t *W, int N, int K, int ldw, int bits, char *err,
+                         size_t errlen) {
     if (bits != 4 && bits != 6 && bits != 8) {
         kq_err(err, errlen, "packed weights: bits must be 4, 6 or 8 (got %d)", bits);
         return -1;
@@ -112,7 +112,21 @@ int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int
             }
         }
     }
+    return 0;
+}
 
+int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int bits,
+                    char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    return kq_repack_weights(out, W, N, K, ldw, bits, err, errlen);
+}
+
+int kq_repack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int bits,
+                      char *err, size_t errlen) {
+    if (kq_pack_check(W, N, K, ldw, bits, err, errlen)) {
+        kq_weights_free(out);
+        return -1;
+    }
     out->N = N;
     out->K = K;
     out->Kp = kq_round_up(K, KQ_KB);
@@ -120,8 +134,16 @@ int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int
     out->bits = bits;
     out->data_bytes = (size_t)(out->Np / KQ_NR) * kq_panel_bytes(out);
     size_t alloc = (out->data_bytes + KQ_ALIGN - 1) / KQ_ALIGN * KQ_ALIGN;
-    out->data = aligned_alloc(KQ_ALIGN, alloc);
-    out->colsum = malloc((size_t)out->Np * sizeof(int32_t));
+    if (alloc > out->data_cap) {
+        free(out->data);
+        out->data = aligned_alloc(KQ_ALIGN, alloc);
+        out->data_cap = out->data ? alloc : 0;
+    }
+    if (out->Np > out->colsum_cap) {
+        free(out->colsum);
+        out->colsum = malloc((size_t)out->Np * sizeof(int32_t));
+        out->colsum_cap = out->colsum ? out->Np : 0;
+    }
     if (!out->data || !out->colsum) {
         kq_weights_free(out);
         kq_err(err, errlen, "packed weights: out of memory (%zu bytes for %d x %d)", alloc,

@@ -69,6 +69,8 @@ typedef struct kq_weights {
     uint8_t *data;    /* (Np / KQ_NR) panels x (Kp / KQ_KB) blocks, 64-byte aligned */
     int32_t *colsum;  /* [Np] */
     size_t data_bytes;/* bytes of data; kq_weights_bytes() adds the colsum */
+    size_t data_cap;  /* bytes allocated at data (>= data_bytes) */
+    int colsum_cap;   /* int32s allocated at colsum (>= Np) */
 } kq_weights;
 
 /* Pack W[N][K] (row stride ldw, codes in the narrow range of `bits`) into
@@ -76,6 +78,12 @@ typedef struct kq_weights {
 ** -- naming its row and column --, K > KQ_K_MAX, out of memory). */
 int kq_pack_weights(kq_weights *out, const int8_t *W, int N, int K, int ldw, int bits,
                     char *err, size_t errlen);
+/* The same into *w, which holds an earlier packing or is zeroed: its
+** buffers are reused when large enough (operands packed on every call, as
+** the attention products do, then cost no allocation). On error *w is
+** freed (zeroed). */
+int kq_repack_weights(kq_weights *w, const int8_t *W, int N, int K, int ldw, int bits,
+                      char *err, size_t errlen);
 void kq_weights_free(kq_weights *w);
 /* The code of W[n][k] read back from the packed form. */
 int kq_weight_at(const kq_weights *w, int n, int k);

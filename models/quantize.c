@@ -77,6 +77,7 @@ typedef struct qmmbuf {
     qbuf w;             /* what is packed as weights (scores: k's digits; context: the
                         ** probabilities' values by region) */
     qbuf acc;           /* int32 sums */
+    kq_weights pw;      /* w packed (kq_repack_weights reuses its buffers) */
 } qmmbuf;
 
 typedef struct qscratch {
@@ -949,6 +950,7 @@ static void scratch_free(qscratch *x)
         qbuf_free(&x->mm[i].a);
         qbuf_free(&x->mm[i].w);
         qbuf_free(&x->mm[i].acc);
+        kq_weights_free(&x->mm[i].pw);
     }
 }
 
@@ -1286,7 +1288,6 @@ static int mm_scores(qmmbuf *x, kt_pool *pool, const qsite *pa, const qsite *pb,
     int split = pb->bits > 7, rows = split ? 2 * N : N;
     int8_t *ac = qbuf_get(&x->a, (size_t)M * K), *wc = qbuf_get(&x->w, (size_t)rows * K + K);
     int32_t *acc = qbuf_get(&x->acc, (size_t)M * rows * sizeof(int32_t));
-    kq_weights w;
     char kerr[160];
     if (!ac || !wc || !acc)
         return 0;
@@ -1308,10 +1309,9 @@ static int mm_scores(qmmbuf *x, kt_pool *pool, const qsite *pa, const qsite *pb,
             }
         }
     }
-    if (kq_pack_weights(&w, wc, rows, K, K, 8, kerr, sizeof kerr))
+    if (kq_repack_weights(&x->pw, wc, rows, K, K, 8, kerr, sizeof kerr))
         return 0;   /* the digits are in range: only memory can fail */
-    kq_gemm_s32(pool, M, ac, K, za, &w, acc, rows);
-    kq_weights_free(&w);
+    kq_gemm_s32(pool, M, ac, K, za, &x->pw, acc, rows);
     double step = (double)pa->u.scale * (double)pb->u.scale;
     for (int m = 0; m < M; m++) {
         const int32_t *r = acc + (size_t)m * rows;
@@ -1329,7 +1329,6 @@ static int mm_context(qmmbuf *x, kt_pool *pool, const qsite *ps, const qsite *pv
     int8_t *vt = qbuf_get(&x->a, (size_t)D * Nt + (size_t)D);
     int8_t *lo = qbuf_get(&x->w, 2 * (size_t)M * Nt);   /* then the high region's M rows */
     int32_t *acc = qbuf_get(&x->acc, 2 * (size_t)D * M * sizeof(int32_t));
-    kq_weights w;
     char kerr[160];
     if (!vt || !lo || !acc)
         return 0;
@@ -1344,10 +1343,10 @@ static int mm_context(qmmbuf *x, kt_pool *pool, const qsite *ps, const qsite *pv
     for (int m = 0; m < M; m++)
         qz_drq_softmax_split_s8(&ps->ds, p + (size_t)m * ldp, (size_t)Nt, lo + (size_t)m * Nt,
                                 hi + (size_t)m * Nt);
-    if (kq_pack_weights(&w, lo, 2 * M, Nt, Nt, container_bits(ps->bits), kerr, sizeof kerr))
+    if (kq_repack_weights(&x->pw, lo, 2 * M, Nt, Nt, container_bits(ps->bits), kerr,
+                          sizeof kerr))
         return 0;   /* the values are in range: only memory can fail */
-    kq_gemm_s32(pool, D, vt, Nt, za, &w, acc, 2 * M);
-    kq_weights_free(&w);
+    kq_gemm_s32(pool, D, vt, Nt, za, &x->pw, acc, 2 * M);
     float dlo;
     int shift;
     qz_drq_softmax_grid(&ps->ds, &dlo, &shift);

@@ -7,7 +7,7 @@
 **     settable, unsupported variants refused with a reason.
 **   - kq_pack_weights: bad bits, codes out of range (the message names the
 **     row and column), K too large; kq_weight_at round trip and colsum for
-**     8/6/4 bits.
+**     8/6/4 bits; kq_repack_weights = kq_pack_weights, reusing its buffers.
 **   - The scalar reference against a naive loop over the unpacked int8
 **     matrix, then every variant ki_isa_supported() says runs here against
 **     the reference, bit for bit, int32 and f32 epilogue: a sweep of shapes
@@ -334,6 +334,47 @@ static void test_pack_roundtrip(void) {
   }
 }
 
+/* kq_repack_weights into one kq_weights, large then small then large again:
+** the same bytes as a fresh kq_pack_weights every time (padding cleared of
+** the previous, larger packing), the buffers reused when they suffice, and
+** freed on error. */
+static void test_repack(void) {
+  static const int cs[][3] = {{50, 131, 8}, {3, 5, 4}, {33, 64, 6}, {17, 7, 8}, {60, 200, 8}};
+  kq_weights r;
+  memset(&r, 0, sizeof r);
+  char err[256];
+  int ok = 1, reused = 1;
+  for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+    int N = cs[i][0], K = cs[i][1], bits = cs[i][2], q = qmax_of(bits);
+    int8_t *W = malloc((size_t)N * K);
+    for (int j = 0; j < N * K; j++) W[j] = (int8_t)rng_int(-q, q);
+    kq_weights f;
+    const uint8_t *before = r.data;
+    size_t cap = r.data_cap;
+    if (kq_pack_weights(&f, W, N, K, K, bits, err, sizeof err) ||
+        kq_repack_weights(&r, W, N, K, K, bits, err, sizeof err)) {
+      printf("     %s\n", err);
+      ok = 0;
+    } else {
+      ok &= r.N == f.N && r.K == f.K && r.Kp == f.Kp && r.Np == f.Np && r.bits == f.bits &&
+            r.data_bytes == f.data_bytes && r.data_cap >= r.data_bytes && r.colsum_cap >= r.Np;
+      ok &= memcmp(r.data, f.data, f.data_bytes) == 0;
+      ok &= memcmp(r.colsum, f.colsum, (size_t)f.Np * sizeof(int32_t)) == 0;
+      ok &= ((uintptr_t)r.data % 64) == 0;
+      if (before && r.data_bytes <= cap) reused &= r.data == before;
+    }
+    kq_weights_free(&f);
+    free(W);
+  }
+  check(ok, "repack: same bytes as a fresh packing, large / small / large");
+  check(reused, "repack: buffers reused when large enough");
+  int8_t W[8] = {0};
+  check(kq_repack_weights(&r, W, 2, 4, 4, 5, err, sizeof err) == -1 && r.data == NULL &&
+            r.colsum == NULL && r.data_cap == 0 && strstr(err, "bits"),
+        "repack: error frees the buffers, with a message");
+  kq_weights_free(&r);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Variants against the reference                                              */
 
@@ -549,6 +590,7 @@ int main(void) {
   test_isa();
   test_pack_errors();
   test_pack_roundtrip();
+  test_repack();
 
   kt_pool *p2 = kt_pool_create(2), *p3 = kt_pool_create(3);
   for (int i = 0; i < KI_COUNT; i++) {
