@@ -382,7 +382,10 @@ static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot write the fp32 reference: %s", j->ref_path, strerror(errno));
         return -1;
     }
-    if (ev_init(&e, j->model, acc_threads())) {
+    /* an fp32 process: hold the weights once, packed (lavt.h) */
+    if (lavt_release_fp32_weights(j->model, err, errlen)) {
+        memset(&e, 0, sizeof e);
+    } else if (ev_init(&e, j->model, acc_threads())) {
         snprintf(err, errlen, "out of memory preparing the accuracy pass");
     } else if (ev_accuracy(&e, j->data, &acc, ref, NULL, NULL, &interrupted, err, errlen) == 0) {
         for (int k = 0; k < MT_NMETRICS; k++) json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
@@ -586,6 +589,10 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     memset(&e, 0, sizeof e);
     if (j->qstate && (qm_state_from_json(j->model, j->qstate, &q, err, errlen) ||
                       qm_apply(j->model, q, err, errlen)))
+        goto out;
+    /* fp32: hold the weights once, packed for this ISA before any timing
+    ** (lavt.h), as a deployment would, instead of beside the loaded copy */
+    if (!j->qstate && lavt_release_fp32_weights(j->model, err, errlen))
         goto out;
     if (ev_init(&e, j->model, j->threads)) {
         snprintf(err, errlen, "out of memory preparing the speed pass");

@@ -430,8 +430,9 @@ static void kf_narrow_range(void *arg, int begin, int end) {
 
 static void kf_gemm_run(kf_gemm_args *g) {
   if (g->M <= 0 || g->N <= 0) return;
-  /* (packed weights of so few rows are read from their source) */
-  if (g->nt && g->N <= KF_MR && g->M >= 4 * g->v->nr && g->K > 0 && !g->pa) {
+  /* (packed weights of so few rows are read from their source; detached
+  ** ones, B == NULL, take the wide path, which gives the same bits) */
+  if (g->nt && g->N <= KF_MR && g->M >= 4 * g->v->nr && g->K > 0 && !g->pa && g->B) {
     kf_gemm_args u = *g;
     u.pb = NULL;
     if (g->v->narrow) {
@@ -550,6 +551,10 @@ void kf_packed_free(kf_packed *p) {
 
 const float *kf_packed_source(const kf_packed *p) { return p ? p->src : NULL; }
 
+void kf_packed_detach(kf_packed *p) {
+  if (p) p->src = NULL;
+}
+
 int kf_packed_current(const kf_packed *p) {
   return p && p->v == kf_variant_for(ki_isa_active());
 }
@@ -558,9 +563,15 @@ size_t kf_packed_bytes(const kf_packed *p) {
   return p ? sizeof *p + (size_t)p->rows_p * p->K * sizeof(float) : 0;
 }
 
+/* The variant a product on packed weights runs: the active one, or, for
+** detached weights (no source to fall back to), the one that packed them. */
+static const kf_variant *kf_packed_variant(const kf_packed *p) {
+  return p->src ? kf_variant_for(ki_isa_active()) : p->v;
+}
+
 void kf_gemm_nt_packed(kt_pool *pool, int M, const float *A, int lda, const kf_packed *W,
                        const float *bias, float *C, int ldc) {
-  const kf_variant *v = kf_variant_for(ki_isa_active());
+  const kf_variant *v = kf_packed_variant(W);
   kf_gemm_args g = kf_args(v, pool, 1, M, W->rows, W->K, A, lda, W->src, W->lds, bias, C, ldc);
   /* Packed for another variant (the active ISA changed since): the same
   ** product from the source, as kf_gemm_nt gives it. */
@@ -570,7 +581,7 @@ void kf_gemm_nt_packed(kt_pool *pool, int M, const float *A, int lda, const kf_p
 
 void kf_gemm_nn_packed(kt_pool *pool, const kf_packed *A, int N, const float *B, int ldb,
                        float *C, int ldc) {
-  const kf_variant *v = kf_variant_for(ki_isa_active());
+  const kf_variant *v = kf_packed_variant(A);
   kf_gemm_args g = kf_args(v, pool, 0, A->rows, N, A->K, A->src, A->lds, B, ldb, NULL, C, ldc);
   if (A->lhs && A->v == v) g.pa = A;
   kf_gemm_run(&g);

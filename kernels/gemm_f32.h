@@ -53,6 +53,11 @@ void kf_packed_free(kf_packed *p);
 const float *kf_packed_source(const kf_packed *p); /* the W it was packed from */
 int kf_packed_current(const kf_packed *p); /* 1: packed for the active ISA's variant */
 size_t kf_packed_bytes(const kf_packed *p);        /* memory it holds */
+/* Forget the source, which the caller may then free: products on p then
+** always run on the variant that packed it, whatever the active ISA, and
+** kf_packed_source() returns NULL. (A convolution on such weights needs its
+** scratch buffer: kf_conv2d_packed.) */
+void kf_packed_detach(kf_packed *p);
 
 /* C[M x N] = A[M x K] * W^T (+ bias), W from kf_pack_nt (N, K from there):
 ** the bits of kf_gemm_nt(pool, M, N, K, A, lda, W, ldw, bias, C, ldc). */

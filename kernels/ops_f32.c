@@ -350,6 +350,13 @@ static void kf_conv2d_any(kt_pool *pool, const float *x, int C, int H, int W, co
   } else {
     float *col = scratch;
     if (!col) col = malloc(kf_conv2d_scratch(C, H, W, kh, kw, stride, pad) * sizeof(float));
+    if (!col && !w) {
+      /* Out of memory with detached packed weights (kf_packed_detach): no
+      ** source for the direct loop either. The model always passes its
+      ** scratch, so this is for other callers: NaN, not a crash. */
+      for (size_t i = 0; i < (size_t)O * npix; i++) y[i] = NAN;
+      return;
+    }
     if (!col) {
       kf_conv2d_direct(x, C, H, W, w, O, kh, kw, stride, pad, y, Ho, Wo);
     } else {

@@ -120,6 +120,7 @@ struct lavt_model {
     float **site_fp32;     /* weight sites: the loaded weights */
     kf_packed **site_packed; /* weight sites: what the slot holds, packed for the fp32 GEMM
                            ** on first use (site_packed()); NULL until then */
+    int fp32_released;     /* lavt_release_fp32_weights(): the packed copies are all there is */
     int nsites, capsites;
     int s_pe, s_cls;       /* activation site ids */
     lavt_act_hook act_fn;
@@ -1509,6 +1510,8 @@ const char *lavt_site_kind_name(lavt_site_kind k)
 ** pass's own thread, never from a pool task. */
 static const kf_packed *site_packed(lavt_model *m, int site, const float *w)
 {
+    if (m->fp32_released)   /* detached: w is NULL, the packed copy is the weights */
+        return m->site_packed[site];
     kf_packed *p = m->site_packed[site];
     if (p && kf_packed_source(p) == w && kf_packed_current(p))
         return p;
@@ -1526,12 +1529,52 @@ const float *lavt_site_weight_fp32(const lavt_model *m, int site)
 
 void lavt_site_set_weight(lavt_model *m, int site, const float *w)
 {
-    if (site < 0 || site >= m->nsites || !m->site_slot[site])
+    if (site < 0 || site >= m->nsites || !m->site_slot[site] || m->fp32_released)
         return;
     /* the forward pass only reads through the slot; it never writes weights */
     *m->site_slot[site] = w ? (float *)(uintptr_t)w : m->site_fp32[site];
     kf_packed_free(m->site_packed[site]);   /* packed again on first use */
     m->site_packed[site] = NULL;
+}
+
+/* Free a tracked buffer for good, keeping it in weight_bytes (its values
+** live on, packed). */
+static void wdrop(lavt_model *m, float *p)
+{
+    for (int i = 0; i < m->nallocs; i++)
+        if (m->allocs[i] == p) {
+            free(p);
+            m->allocs[i] = NULL;
+            return;
+        }
+}
+
+int lavt_release_fp32_weights(lavt_model *m, char *err, size_t errlen)
+{
+    for (int i = 0; i < m->nsites; i++) {
+        float *w = m->site_fp32[i];
+        if (m->sites[i].kind != LAVT_SITE_WEIGHT || !w || !m->site_slot[i])
+            continue;
+        if (*m->site_slot[i] != w) {
+            snprintf(err, errlen, "%s: holds other weights than the loaded ones (a quantizer "
+                     "is attached); only an fp32 model can release its weights", m->sites[i].name);
+            return -1;
+        }
+        if (!site_packed(m, i, w)) {
+            snprintf(err, errlen, "out of memory packing the weights of %s", m->sites[i].name);
+            return -1;
+        }
+        kf_packed_detach(m->site_packed[i]);
+        *m->site_slot[i] = NULL;
+        m->site_fp32[i] = NULL;
+        int shared = 0;   /* (no two sites share weights today; never free them twice) */
+        for (int j = i + 1; j < m->nsites; j++)
+            shared |= m->site_fp32[j] == w;
+        if (!shared)
+            wdrop(m, w);
+    }
+    m->fp32_released = 1;
+    return 0;
 }
 
 void lavt_set_act_hook(lavt_model *m, lavt_act_hook fn, void *ctx)

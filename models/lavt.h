@@ -141,6 +141,18 @@ const char *lavt_site_kind_name(lavt_site_kind k);          /* "weight", "act", 
 const float *lavt_site_weight_fp32(const lavt_model *m, int site);
 void lavt_site_set_weight(lavt_model *m, int site, const float *w);
 
+/* For a process that will only run the fp32 forward pass (the harness's
+** fp32 jobs): pack every weight site for the fp32 GEMM of the active ISA
+** now and free the loaded copy of each right after packing it, so that
+** memory holds the weights once, not twice (peak: one layer more). The
+** forward pass then gives the same bits as before, on that ISA's variant
+** even if the active ISA changes; lavt_site_weight_fp32() returns NULL and
+** lavt_site_set_weight() is ignored, so no quantizer can be used.
+** lavt_weight_bytes() is unchanged (the parameters are the same). Returns
+** 0, or -1 with a message when out of memory (the model stays usable;
+** the sites done so far are packed only). */
+int lavt_release_fp32_weights(lavt_model *m, char *err, size_t errlen);
+
 /* Activation sites: when a hook is set, lavt_forward calls it on every
 ** activation site right before the product reads it, with the values as a
 ** rows x cols matrix of leading dimension ld (a strided view for q/k/v).  The

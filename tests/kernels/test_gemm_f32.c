@@ -6,7 +6,8 @@
 ** wider than the matrices), with guard values around and between the output
 ** rows, NaN in the unused input padding, and bit-identical results for 1, 2
 ** and 3 threads. Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant,
-** products on weights packed in advance (kf_pack_nt / kf_pack_lhs) give
+** products on weights packed in advance (kf_pack_nt / kf_pack_lhs; also
+** detached from their source) give
 ** the bits of the unpacked calls, also after the active ISA changed, and
 ** "nt" products of at most 6 columns (computed transposed) give the bits of
 ** the same columns of a wide product.
@@ -331,6 +332,46 @@ static void test_packed_switch(ki_isa from, ki_isa to) {
   free(A); free(W); free(Wm); free(c1); free(c2);
 }
 
+/* Detached packed weights (kf_packed_detach, source freed): the bits of the
+** packed product before detaching, on the variant that packed them even
+** after the active ISA switched (to may equal from), 2 threads; N = 2 with
+** many rows is the shape the narrow kernel would take from the source. */
+static void test_packed_detached(kt_pool *pool, ki_isa from, ki_isa to) {
+  static const int shapes[][3] = {{11, 37, 300}, {200, 2, 600}, {70, 5, 40}};
+  char err[200], msg[240];
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+    float *A = mat_alloc(M, K, K), *W = mat_alloc(N, K, K), *Wm = mat_alloc(M, K, K);
+    float *B = mat_alloc(K, N, N), *bias = mat_alloc(1, N, N);
+    float *want_nt = malloc(sizeof(float) * M * N), *want_nn = malloc(sizeof(float) * M * N);
+    float *got = malloc(sizeof(float) * M * N);
+    int ok = !ki_isa_set(from, err, sizeof err);
+    kf_packed *pn = kf_pack_nt(N, K, W, K), *pm = kf_pack_lhs(M, K, Wm, K);
+    ok = ok && pn && pm;
+    if (ok) {
+      kf_gemm_nt_packed(pool, M, A, K, pn, bias, want_nt, N);
+      kf_gemm_nn_packed(pool, pm, N, B, N, want_nn, N);
+      kf_packed_detach(pn);
+      kf_packed_detach(pm);
+      free(W);   /* ASan would see any read of the sources */
+      free(Wm);
+      W = Wm = NULL;
+      ok = !kf_packed_source(pn) && !kf_packed_source(pm) && !ki_isa_set(to, err, sizeof err);
+      kf_gemm_nt_packed(pool, M, A, K, pn, bias, got, N);
+      ok = ok && !memcmp(got, want_nt, sizeof(float) * M * N);
+      kf_gemm_nn_packed(pool, pm, N, B, N, got, N);
+      ok = ok && !memcmp(got, want_nn, sizeof(float) * M * N);
+    }
+    snprintf(msg, sizeof msg, "detached weights M=%d N=%d K=%d packed on %s, run on %s: the packed bits",
+             M, N, K, kf_gemm_variant_name(from), kf_gemm_variant_name(to));
+    check(ok, msg);
+    ki_isa_set(from, err, sizeof err);
+    kf_packed_free(pn);
+    kf_packed_free(pm);
+    free(A); free(W); free(Wm); free(B); free(bias); free(want_nt); free(want_nn); free(got);
+  }
+}
+
 int main(void) {
   kt_pool *pools[3] = {kt_pool_create(1), kt_pool_create(2), kt_pool_create(3)};
   char msg[200];
@@ -374,7 +415,10 @@ int main(void) {
           strcmp(kf_gemm_variant_name((ki_isa)i), kf_gemm_variant_name(start)))
         other = (ki_isa)i;
     test_packed(pools);
+    test_packed_detached(pools[1], start, start);
     if (other != start) {
+      test_packed_detached(pools[1], start, other);
+      test_packed_detached(pools[1], other, start);
       check(!ki_isa_set(other, err, sizeof err), "switch the active ISA");
       test_packed(pools);
       test_packed_switch(start, other);
