@@ -31,8 +31,9 @@
 **   most KA_KC_COPY, panels, 4-row groups. The copies are 16 times the
 **   weights of a slice and their loads miss L1 more often, so below
 **   KA_COPY_MIN_ROWS the direct driver is faster: at 64 rows (lavt-tiny's
-**   stage-1 layers and decoder level 1) 1.08-1.35x in `risq bench kernels
-**   --threads 1` (3 runs each, 2026-11-26), equal at 256 rows and above.
+**   stage-1 layers and decoder level 1) 1.03-1.45x on 13 of 14 shape
+**   measurements of `risq bench kernels --threads 1` (2026-11-26), level
+**   at 256 rows and above.
 **
 ** ka_block_direct: 4/6-bit weights, and 8-bit weights for fewer rows (sign
 **   trick with vpsignb). For each m-block of up to KA_A_BUDGET bytes of
