@@ -29,11 +29,12 @@
 **   Loops (see the function for the cache budgets): m-blocks of hundreds of
 **   rows (to share the cost of the copies), channel chunks, K slices of at
 **   most KA_KC_COPY, panels, 4-row groups. The copies are 16 times the
-**   weights of a slice and their loads miss L1 more often, so below
-**   KA_COPY_MIN_ROWS the direct driver is faster: at 64 rows (lavt-tiny's
-**   stage-1 layers and decoder level 1) 1.03-1.45x on 13 of 14 shape
-**   measurements of `risq bench kernels --threads 1` (2026-11-26), level
-**   at 256 rows and above.
+**   weights of a slice, so for few rows the direct driver is faster; where
+**   the two cross depends on the caches (on the 2-core EPYC VM: ~128 rows
+**   at one thread; at two threads, whose virtual CPUs seem to share a
+**   core, the direct driver is faster almost everywhere). KA_COPY_MIN_ROWS
+**   = 256 is the bound that loses only for 128-255-row blocks at one thread
+**   there (kernels/README.md).
 **
 ** ka_block_direct: 4/6-bit weights, and 8-bit weights for fewer rows (sign
 **   trick with vpsignb). For each m-block of up to KA_A_BUDGET bytes of
