@@ -383,7 +383,7 @@ static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         return -1;
     }
     /* an fp32 process: hold the weights once, packed (lavt.h) */
-    if (lavt_release_fp32_weights(j->model, err, errlen)) {
+    if (lavt_release_weights(j->model, NULL, err, errlen)) {
         memset(&e, 0, sizeof e);
     } else if (ev_init(&e, j->model, acc_threads())) {
         snprintf(err, errlen, "out of memory preparing the accuracy pass");
@@ -560,6 +560,19 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     return rc;
 }
 
+/* This process's resident set now (VmRSS), kB; -1 when unreadable. */
+static long self_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (kb < 0 && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) != 1) kb = -1;
+    fclose(f);
+    return kb;
+}
+
 /* The speed job of one configuration. */
 typedef struct speed_job {
     lavt_model *model;
@@ -587,12 +600,12 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         return -1;
     }
     memset(&e, 0, sizeof e);
-    if (j->qstate && (qm_state_from_json(j->model, j->qstate, &q, err, errlen) ||
-                      qm_apply(j->model, q, err, errlen)))
+    /* each layer held once, as a deployment would: packed for this ISA
+    ** before any timing, or only the integer hook's codes; the loaded fp32
+    ** copies go as each layer is set up (quantize.h) */
+    if (j->qstate && qm_state_from_json(j->model, j->qstate, &q, err, errlen))
         goto out;
-    /* fp32: hold the weights once, packed for this ISA before any timing
-    ** (lavt.h), as a deployment would, instead of beside the loaded copy */
-    if (!j->qstate && lavt_release_fp32_weights(j->model, err, errlen))
+    if (qm_apply_final(j->model, q, err, errlen))
         goto out;
     if (ev_init(&e, j->model, j->threads)) {
         snprintf(err, errlen, "out of memory preparing the speed pass");
@@ -610,6 +623,7 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         if (measure_end(mz, &rd[r], err, errlen)) goto out;
     }
     getrusage(RUSAGE_SELF, &r1);
+    long rss = self_rss_kb();
     if (qm_exec_error(q)) {
         snprintf(err, errlen, "%s", qm_exec_error(q));
         goto out;
@@ -630,6 +644,7 @@ static int speed_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
                         json_integer((r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt)));
     json_object_set_new(rec, "weight_bytes", json_integer((json_int_t)qm_weight_bytes(j->model, q)));
     json_object_set_new(rec, "arena_bytes", json_integer((json_int_t)lavt_arena_bytes(j->model)));
+    if (rss >= 0) json_object_set_new(rec, "rss_kb", json_integer(rss));
     rc = 0;
 out:
     ev_free(&e);
@@ -1065,9 +1080,9 @@ int runner_main(int argc, char **argv)
         latency lat = {NAN, NAN, NAN, NAN};
         /* the accuracy metrics, the counters, and 14 more: expressions,
         ** fp_agreement, logit_sqnr_db, calib_s, sim_agreement, sim_miou, 4
-        ** latency summaries, page_faults, peak_rss_kb, weight_bytes,
+        ** latency summaries, page_faults, peak_rss_kb, rss_kb, weight_bytes,
         ** arena_bytes (METRIC checks the bound) */
-        store_metric m[MT_NMETRICS + 14 + MEASURE_NCOUNTERS];
+        store_metric m[MT_NMETRICS + 15 + MEASURE_NCOUNTERS];
 #define METRIC(...)                                                    \
     do {                                                               \
         assert(nm < (int)(sizeof m / sizeof m[0]));                    \
@@ -1128,6 +1143,7 @@ int runner_main(int argc, char **argv)
             }
             METRIC("page_faults", jget(r.rec, "page_faults"), 0, "count");
             METRIC("peak_rss_kb", (double)r.ru.ru_maxrss, 0, "kB");
+            METRIC("rss_kb", jget(r.rec, "rss_kb"), 0, "kB");
             METRIC("weight_bytes", jget(r.rec, "weight_bytes"), 0, "bytes");
             METRIC("arena_bytes", jget(r.rec, "arena_bytes"), 0, "bytes");
         }

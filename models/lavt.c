@@ -120,7 +120,6 @@ struct lavt_model {
     float **site_fp32;     /* weight sites: the loaded weights */
     kf_packed **site_packed; /* weight sites: what the slot holds, packed for the fp32 GEMM
                            ** on first use (site_packed()); NULL until then */
-    int fp32_released;     /* lavt_release_fp32_weights(): the packed copies are all there is */
     int nsites, capsites;
     int s_pe, s_cls;       /* activation site ids */
     lavt_act_hook act_fn;
@@ -1510,7 +1509,7 @@ const char *lavt_site_kind_name(lavt_site_kind k)
 ** pass's own thread, never from a pool task. */
 static const kf_packed *site_packed(lavt_model *m, int site, const float *w)
 {
-    if (m->fp32_released)   /* detached: w is NULL, the packed copy is the weights */
+    if (!m->site_fp32[site])   /* released: packed and detached, or hooked (NULL) */
         return m->site_packed[site];
     kf_packed *p = m->site_packed[site];
     if (p && kf_packed_source(p) == w && kf_packed_current(p))
@@ -1529,8 +1528,8 @@ const float *lavt_site_weight_fp32(const lavt_model *m, int site)
 
 void lavt_site_set_weight(lavt_model *m, int site, const float *w)
 {
-    if (site < 0 || site >= m->nsites || !m->site_slot[site] || m->fp32_released)
-        return;
+    if (site < 0 || site >= m->nsites || !m->site_slot[site] || !m->site_fp32[site])
+        return;   /* (no slot, or released: lavt_release_site) */
     /* the forward pass only reads through the slot; it never writes weights */
     *m->site_slot[site] = w ? (float *)(uintptr_t)w : m->site_fp32[site];
     kf_packed_free(m->site_packed[site]);   /* packed again on first use */
@@ -1549,31 +1548,34 @@ static void wdrop(lavt_model *m, float *p)
         }
 }
 
-int lavt_release_fp32_weights(lavt_model *m, char *err, size_t errlen)
+int lavt_release_site(lavt_model *m, int site, int hooked, char *err, size_t errlen)
 {
-    for (int i = 0; i < m->nsites; i++) {
-        float *w = m->site_fp32[i];
-        if (m->sites[i].kind != LAVT_SITE_WEIGHT || !w || !m->site_slot[i])
-            continue;
-        if (*m->site_slot[i] != w) {
-            snprintf(err, errlen, "%s: holds other weights than the loaded ones (a quantizer "
-                     "is attached); only an fp32 model can release its weights", m->sites[i].name);
+    if (site < 0 || site >= m->nsites || m->sites[site].kind != LAVT_SITE_WEIGHT ||
+        !m->site_slot[site] || !m->site_fp32[site])
+        return 0;   /* not a weight site, or released already */
+    float *w = m->site_fp32[site];
+    if (!hooked) {
+        if (!site_packed(m, site, *m->site_slot[site])) {
+            snprintf(err, errlen, "out of memory packing the weights of %s", m->sites[site].name);
             return -1;
         }
-        if (!site_packed(m, i, w)) {
-            snprintf(err, errlen, "out of memory packing the weights of %s", m->sites[i].name);
-            return -1;
-        }
-        kf_packed_detach(m->site_packed[i]);
-        *m->site_slot[i] = NULL;
-        m->site_fp32[i] = NULL;
-        int shared = 0;   /* (no two sites share weights today; never free them twice) */
-        for (int j = i + 1; j < m->nsites; j++)
-            shared |= m->site_fp32[j] == w;
-        if (!shared)
-            wdrop(m, w);
+        kf_packed_detach(m->site_packed[site]);
     }
-    m->fp32_released = 1;
+    *m->site_slot[site] = NULL;
+    m->site_fp32[site] = NULL;
+    int shared = 0;   /* (no two sites share weights today; never free them twice) */
+    for (int j = 0; j < m->nsites; j++)
+        shared |= m->site_fp32[j] == w;
+    if (!shared)
+        wdrop(m, w);
+    return 0;
+}
+
+int lavt_release_weights(lavt_model *m, const unsigned char *hooked, char *err, size_t errlen)
+{
+    for (int i = 0; i < m->nsites; i++)
+        if (lavt_release_site(m, i, hooked && hooked[i], err, errlen))
+            return -1;
     return 0;
 }
 
@@ -1608,8 +1610,12 @@ static void linear(lavt_model *m, kt_pool *pool, int act, int u, int M, int N, i
     const kf_packed *p = site_packed(m, w, W);
     if (p)
         kf_gemm_nt_packed(pool, M, x, ldx, p, bias, y, ldy);
-    else
+    else if (W)
         kf_gemm_nt(pool, M, N, K, x, ldx, W, K, bias, y, ldy);
+    else   /* a hooked layer's weights were released and its hook declined */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                y[(size_t)i * ldy + j] = NAN;
 }
 
 void lavt_set_conv_hook(lavt_model *m, lavt_conv_hook fn, void *ctx)
@@ -1632,10 +1638,14 @@ static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, i
             return;
     }
     const kf_packed *p = site_packed(m, ws, w);
+    int Ho = (H + 2 * pad - kh) / stride + 1, Wo = (W + 2 * pad - kw) / stride + 1;
     if (p)
         kf_conv2d_packed(pool, x, C, H, W, p, bias, O, kh, kw, stride, pad, y, scratch);
-    else
+    else if (w)
         kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
+    else   /* a hooked layer's weights were released and its hook declined */
+        for (size_t i = 0; i < (size_t)O * Ho * Wo; i++)
+            y[i] = NAN;
 }
 
 /* An attention product (see lavt_mm_hook): out[M][N] = A[M][K] B^T (bt) or

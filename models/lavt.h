@@ -141,17 +141,28 @@ const char *lavt_site_kind_name(lavt_site_kind k);          /* "weight", "act", 
 const float *lavt_site_weight_fp32(const lavt_model *m, int site);
 void lavt_site_set_weight(lavt_model *m, int site, const float *w);
 
-/* For a process that will only run the fp32 forward pass (the harness's
-** fp32 jobs): pack every weight site for the fp32 GEMM of the active ISA
-** now and free the loaded copy of each right after packing it, so that
-** memory holds the weights once, not twice (peak: one layer more). The
-** forward pass then gives the same bits as before, on that ISA's variant
-** even if the active ISA changes; lavt_site_weight_fp32() returns NULL and
-** lavt_site_set_weight() is ignored, so no quantizer can be used.
-** lavt_weight_bytes() is unchanged (the parameters are the same). Returns
-** 0, or -1 with a message when out of memory (the model stays usable;
-** the sites done so far are packed only). */
-int lavt_release_fp32_weights(lavt_model *m, char *err, size_t errlen);
+/* For a process whose weights will not change again (the harness's speed
+** jobs and its fp32 accuracy job): free the loaded fp32 copy of a weight
+** site, so that memory holds each layer once, as a deployment would.
+**   - hooked: a hook computes the site's products from its own copy
+**     (integer execution): nothing is packed;
+**   - otherwise what the slot holds (the loaded weights, or a quantizer's
+**     from lavt_site_set_weight) is packed for the fp32 GEMM of the active
+**     ISA and detached (kf_packed_detach): the forward pass reads only the
+**     packed copy from then on, on that variant even if the active ISA
+**     changes, and the caller may free the weights it had set.
+** The forward pass gives the same bits as before. Afterwards
+** lavt_site_weight_fp32() returns NULL for the site and
+** lavt_site_set_weight() ignores it, so no quantizer can be calibrated or
+** applied on it again; a hooked site whose hook declines a product (it ran
+** out of memory) gets NaN outputs, where it got the fp32 product before.
+** lavt_weight_bytes() is unchanged. Returns 0 (also for a site already
+** released or not a weight site), or -1 with a message when out of
+** memory (the site is then unchanged). */
+int lavt_release_site(lavt_model *m, int site, int hooked, char *err, size_t errlen);
+/* lavt_release_site on every weight site, hooked[i] for site i (hooked may
+** be NULL: none); memory peaks at one layer more than before. */
+int lavt_release_weights(lavt_model *m, const unsigned char *hooked, char *err, size_t errlen);
 
 /* Activation sites: when a hook is set, lavt_forward calls it on every
 ** activation site right before the product reads it, with the values as a

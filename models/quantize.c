@@ -1472,12 +1472,25 @@ static void int_release(qm_state *q)
     scratch_free(&q->x);
 }
 
-int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
+/* qm_apply, and with `release` each weight site's loaded copy is freed as
+** soon as the site is set up (lavt_release_site; the fake-quantized copy
+** too, once packed), so memory peaks at one layer more than the quantized
+** model; then the float sites are released the same way. */
+static int apply(lavt_model *m, qm_state *q, int release, char *err, size_t errlen)
 {
     if (q->nsites != lavt_site_count(m)) {
         snprintf(err, errlen, "quantization state has %d sites, the model %d", q->nsites,
                  lavt_site_count(m));
         return -1;
+    }
+    for (int i = 0; i < q->nsites; i++) {
+        const lavt_site *t = lavt_site_get(m, i);
+        if (t->kind == LAVT_SITE_WEIGHT && q->s[i].type != QM_FLOAT &&
+            !lavt_site_weight_fp32(m, i)) {
+            snprintf(err, errlen, "%s: the model's weights were released (lavt_release_site); "
+                     "load it again to quantize it", t->name);
+            return -1;
+        }
     }
     qm_detach(m);
     int_release(q);
@@ -1490,7 +1503,8 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
             continue;
         if (integer && int_capable(t, p, &q->s[t->input])) {
             /* the fp32 weights stay in the slot; the hook never reads them */
-            if (int_prepare(m, q, i, err, errlen)) {
+            if (int_prepare(m, q, i, err, errlen) ||
+                (release && lavt_release_site(m, i, 1, err, errlen))) {
                 int_release(q);
                 return -1;
             }
@@ -1508,6 +1522,18 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
             qz_weight_fake(p->wq, lavt_site_weight_fp32(m, i), t->rows, t->cols, p->wfake);
         }
         lavt_site_set_weight(m, i, p->wfake);
+        if (release) {   /* packed and detached: the copy is not read again */
+            if (lavt_release_site(m, i, 0, err, errlen)) {
+                int_release(q);
+                return -1;
+            }
+            free(p->wfake);
+            p->wfake = NULL;
+        }
+    }
+    if (release && lavt_release_weights(m, NULL, err, errlen)) {   /* the float sites */
+        int_release(q);
+        return -1;
     }
     /* an activation whose every reader runs in integers is quantized there */
     for (int i = 0; i < q->nsites; i++) {
@@ -1544,6 +1570,16 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
     if (q->nmm)
         lavt_set_mm_hook(m, int_mm, q);
     return 0;
+}
+
+int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
+{
+    return apply(m, q, 0, err, errlen);
+}
+
+int qm_apply_final(lavt_model *m, qm_state *q, char *err, size_t errlen)
+{
+    return q ? apply(m, q, 1, err, errlen) : lavt_release_weights(m, NULL, err, errlen);
 }
 
 void qm_set_exec(qm_state *q, qm_exec e) { q->recipe.exec = e; }

@@ -137,6 +137,16 @@ int qm_int_products(const qm_state *q);
 int qm_site_int(const qm_state *q, int site);
 void qm_detach(lavt_model *m);
 void qm_free(qm_state *q);
+/* qm_apply for a process that will run m as installed and nothing else (a
+** speed pass): each weight site's loaded copy is freed as soon as the site
+** is set up (lavt_release_site: the layers the integer hooks compute keep
+** only their packed codes, the others one packed fp32 copy), so memory
+** peaks at one layer more than the quantized model instead of holding the
+** fp32 model beside it. Same outputs as qm_apply. q NULL: the fp32 model,
+** lavt_release_weights. Afterwards neither q nor another state can be
+** applied on m; q must outlive the model's use. Returns 0, or -1 with a
+** message. */
+int qm_apply_final(lavt_model *m, qm_state *q, char *err, size_t errlen);
 
 /* Bytes the weights of the quantized model take when packed: quantized
 ** weights at their bit width (rows * cols * bits / 8, rounded up per tensor)

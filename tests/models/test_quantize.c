@@ -927,6 +927,39 @@ int main(void)
         }
     }
 
+    /* ---- qm_apply_final (the speed jobs): the loaded weights go as each
+    ** layer is set up; the same logits as qm_apply, fp32 / simulated /
+    ** integer, and no second apply */
+    if (q8) {
+        static const char *what[3] = { "fp32", "simulated W8A8", "int W8A8" };
+        float *want = malloc(nl * sizeof(float));
+        for (int k = 0; k < 3 && want; k++) {
+            qm_set_exec(q8, k == 2 ? QM_EXEC_INT : QM_EXEC_SIM);
+            int rc = k == 0 ? forward_all(m, &ev, want, nlog) : forward_q(m, q8, &ev, want, nlog);
+            lavt_model *m2 = NULL;
+            char e2[512] = "";
+            rc = rc || lavt_load(MODEL_DIR, &m2, e2, sizeof e2);
+            rc = rc || qm_apply_final(m2, k ? q8 : NULL, e2, sizeof e2);
+            rc = rc || forward_all(m2, &ev, y, nlog);
+            int released = 1;
+            for (int i = 0; m2 && i < n; i++)
+                released &= lavt_site_get(m2, i)->kind != LAVT_SITE_WEIGHT ||
+                            lavt_site_weight_fp32(m2, i) == NULL;
+            check(rc == 0 && released && memcmp(y, want, nl * sizeof(float)) == 0,
+                  "qm_apply_final, %s: every loaded weight freed, the same logits as before "
+                  "(max |d| %.3g) %s", what[k], rc ? INFINITY : maxdiff(want, y, nl), e2);
+            if (m2 && k == 1) {
+                int again = qm_apply(m2, q8, e2, sizeof e2);
+                check(again != 0 && strstr(e2, "released"),
+                      "qm_apply after qm_apply_final refused: \"%s\"", again ? e2 : "");
+            }
+            qm_detach(m2);
+            lavt_free(m2);
+        }
+        qm_set_exec(q8, QM_EXEC_SIM);
+        free(want);
+    }
+
     qm_free(q32);
     qm_free(q8);
     qm_free(q4);
