@@ -1078,7 +1078,7 @@ int runner_main(int argc, char **argv)
         }
 
         latency lat = {NAN, NAN, NAN, NAN};
-        /* the accuracy metrics, the counters, and 14 more: expressions,
+        /* the accuracy metrics, the counters, and 15 more: expressions,
         ** fp_agreement, logit_sqnr_db, calib_s, sim_agreement, sim_miou, 4
         ** latency summaries, page_faults, peak_rss_kb, rss_kb, weight_bytes,
         ** arena_bytes (METRIC checks the bound) */
