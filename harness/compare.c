@@ -10,7 +10,9 @@
 ** latency is judged on the raw per-repetition samples with a two-sided
 ** Mann-Whitney U test and must also move by at least the minimum effect
 ** (speed_regression, default 5%) between the sample medians, so tiny but
-** "significant" shifts are not flagged.
+** "significant" shifts are not flagged. The resident memory of the speed
+** pass (rss_kb) is one measurement per configuration, steady to ~1% from
+** run to run: it counts when it moves by memory_regression (default 5%).
 */
 #include "harness/compare.h"
 
@@ -421,6 +423,7 @@ void cmp_gates_default(cmp_gates *g)
 {
     memset(g, 0, sizeof *g);
     g->speed_regression = 0.05;
+    g->memory_regression = 0.05;
     g->alpha = 0.05;
     g->ratio_min = 0;
 }
@@ -435,6 +438,7 @@ static void gates_from_suite(const suite *s, cmp_gates *g)
         g->miou_drop_max[i] = sg->miou_drop_max[i];
     }
     if (sg->speed_regression > 0) g->speed_regression = sg->speed_regression;
+    if (sg->memory_regression > 0) g->memory_regression = sg->memory_regression;
     if (sg->alpha > 0) g->alpha = sg->alpha;
     g->ratio_min = sg->ratio_min > 0 ? sg->ratio_min : 0;
 }
@@ -475,13 +479,14 @@ int cmp_gates_from_suite_text(const char *text, cmp_gates *g, char *err, size_t 
 
 /* ----------------------------------------------------- 5. comparison --- */
 
-typedef enum mkind { M_EXACT, M_SPEED } mkind;
+typedef enum mkind { M_EXACT, M_SPEED, M_MEMORY } mkind;
 
 static const struct { const char *name; int higher_better; mkind kind; } metrics[] = {
     {"miou", 1, M_EXACT},          {"oiou", 1, M_EXACT},          {"prec@0.5", 1, M_EXACT},
     {"prec@0.6", 1, M_EXACT},      {"prec@0.7", 1, M_EXACT},      {"prec@0.8", 1, M_EXACT},
     {"prec@0.9", 1, M_EXACT},      {"fp_agreement", 1, M_EXACT},  {"logit_sqnr_db", 1, M_EXACT},
     {"latency_ms", 0, M_SPEED},    {"weight_bytes", 0, M_EXACT},  {"arena_bytes", 0, M_EXACT},
+    {"rss_kb", 0, M_MEMORY},
 };
 
 static cmp_row *add_row(cmp_result *r, cmp_row_kind kind, const cfg *c, const char *metric, const char *mark)
@@ -533,6 +538,10 @@ static int compare_metrics(cmp_result *r, const cfg *b, const cfg *c)
         } else if (metrics[k].kind == M_EXACT) {
             double d = vc - vb;
             if (fabs(d) > CMP_EXACT_EPS) mark = (d > 0) == metrics[k].higher_better ? CMP_BETTER : CMP_WORSE;
+        } else if (metrics[k].kind == M_MEMORY) {
+            double effect = vb > 0 ? (vc - vb) / vb : 0;
+            if (fabs(effect) >= g->memory_regression) mark = effect > 0 ? CMP_WORSE : CMP_BETTER;
+            snprintf(note, sizeof note, "effect %+.1f%% (min %.1f%%)", 100 * effect, 100 * g->memory_regression);
         } else {
             double effect;
             if (b->nlat >= 2 && c->nlat >= 2) {
@@ -812,8 +821,9 @@ static int write_json(const cmp_result *r, FILE *f)
     }
     json_object_set_new(root, "baseline", runinfo_json(&r->base));
     json_object_set_new(root, "candidate", runinfo_json(&r->cand));
-    json_t *gj = json_pack("{s:s, s:f, s:f, s:f}", "from", r->gates_from, "speed_regression",
-                           r->gates.speed_regression, "alpha", r->gates.alpha, "ratio_min", r->gates.ratio_min);
+    json_t *gj = json_pack("{s:s, s:f, s:f, s:f, s:f}", "from", r->gates_from, "speed_regression",
+                           r->gates.speed_regression, "memory_regression", r->gates.memory_regression, "alpha",
+                           r->gates.alpha, "ratio_min", r->gates.ratio_min);
     json_t *drop = json_object();
     for (int i = 0; i < r->gates.n_miou; i++)
         json_object_set_new(drop, r->gates.miou_bits[i], json_real(r->gates.miou_drop_max[i]));
@@ -882,8 +892,9 @@ int cmp_write(const cmp_result *r, report_format fmt, FILE *f)
         report_table_write(t, REPORT_CSV, f);
     } else if (fmt == REPORT_MD) {
         fprintf(f, "**baseline:** %s  \n**candidate:** %s  \n**thresholds:** alpha %.3g, minimum latency effect "
-                   "%.1f%% (from %s)\n\n",
-                lb, lc, r->gates.alpha, 100 * r->gates.speed_regression, r->gates_from);
+                   "%.1f%%, minimum memory effect %.1f%% (from %s)\n\n",
+                lb, lc, r->gates.alpha, 100 * r->gates.speed_regression, 100 * r->gates.memory_regression,
+                r->gates_from);
         report_table_write(t, REPORT_MD, f);
         if (gt->nrows) {
             fprintf(f, "\n**gates**\n\n");
@@ -891,8 +902,10 @@ int cmp_write(const cmp_result *r, report_format fmt, FILE *f)
         }
         fprintf(f, "\n**%s**\n", sum);
     } else {
-        fprintf(f, "baseline:  %s\ncandidate: %s\nthresholds: alpha %.3g, minimum latency effect %.1f%% (from %s)\n\n",
-                lb, lc, r->gates.alpha, 100 * r->gates.speed_regression, r->gates_from);
+        fprintf(f, "baseline:  %s\ncandidate: %s\nthresholds: alpha %.3g, minimum latency effect %.1f%%, "
+                   "minimum memory effect %.1f%% (from %s)\n\n",
+                lb, lc, r->gates.alpha, 100 * r->gates.speed_regression, 100 * r->gates.memory_regression,
+                r->gates_from);
         report_table_write(t, REPORT_TABLE, f);
         if (gt->nrows) {
             fprintf(f, "\ngates:\n");
@@ -946,10 +959,13 @@ static const char usage_compare[] =
     "Accuracy metrics (miou, oiou, prec@X, fp_agreement, logit_sqnr_db) change when\n"
     "they move by more than 1e-9. latency_ms is worse/better when a two-sided\n"
     "Mann-Whitney U test on the raw samples gives p < alpha and the medians differ\n"
-    "by at least the minimum effect. Marks: better, worse, ~ (no significant\n"
+    "by at least the minimum effect. weight_bytes and arena_bytes change when they\n"
+    "change; rss_kb (memory of the speed pass) when it moves by at least the\n"
+    "minimum memory effect. Marks: better, worse, ~ (no significant\n"
     "change), n/c (not comparable), NEW-FAIL, FIXED, failing. Gates (from --suite,\n"
-    "else the candidate run's stored suite, else defaults: alpha 0.05, effect 5%%)\n"
-    "check each quantized configuration's mIoU drop against FP32 of the same run.\n"
+    "else the candidate run's stored suite, else defaults: alpha 0.05, effect 5%%,\n"
+    "memory effect 5%%) check each quantized configuration's mIoU drop against\n"
+    "FP32 of the same run.\n"
     "\n"
     "  --db PATH          results history (default " STORE_DEFAULT_PATH ")\n"
     "  -b, --baseline REF baseline run\n"

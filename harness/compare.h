@@ -31,6 +31,7 @@ typedef struct cmp_gates {
     char miou_bits[CMP_MAX_GATE_BITS][16];   /* "W8A8", ... */
     double miou_drop_max[CMP_MAX_GATE_BITS]; /* mIoU points vs FP32 */
     double speed_regression;                 /* minimum latency effect, fraction */
+    double memory_regression;                /* minimum rss_kb change, fraction */
     double alpha;                            /* Mann-Whitney significance level */
     double ratio_min;                        /* miou / fp32 miou floor; 0 = off */
 } cmp_gates;

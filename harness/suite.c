@@ -738,7 +738,8 @@ static int read_calibration(ctx *c, const yaml_node_t *n)
 
 static int read_gates(ctx *c, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"miou_drop_max", "speed_regression", "alpha", "ratio_min", NULL};
+    static const char *const keys[] = {"miou_drop_max", "speed_regression", "memory_regression", "alpha",
+                                       "ratio_min", NULL};
     suite *s = c->L->s;
     suite_gates *g = &s->gates;
     if (check_keys(c, n, "gates", keys)) return -1;
@@ -747,6 +748,8 @@ static int read_gates(ctx *c, const yaml_node_t *n)
         yaml_node_t *v = node(c, p->value);
         if (!strcmp(key, "speed_regression")) {
             if (get_fraction(c, v, key, 0, 1, 1, &g->speed_regression)) return -1;
+        } else if (!strcmp(key, "memory_regression")) {
+            if (get_fraction(c, v, key, 0, 1, 1, &g->memory_regression)) return -1;
         } else if (!strcmp(key, "alpha")) {
             if (get_fraction(c, v, key, 0, 1, 0.5, &g->alpha)) return -1;
         } else if (!strcmp(key, "ratio_min")) {
@@ -1195,6 +1198,7 @@ int suite_load(const char *path, suite **out, char *err, size_t errlen)
         s->timeout_s = 600;
         s->calib_samples = 32;
         s->gates.speed_regression = 0.05;
+        s->gates.memory_regression = 0.05;
         s->gates.alpha = 0.05;
         rc = load_file(&L, path, text);
         if (!rc) rc = check_merged(&L);

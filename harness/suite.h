@@ -41,6 +41,7 @@ typedef struct suite_gates {
     char *miou_bits[SUITE_MAX_GATES];       /* "W8A8", ... (each one of the suite's bits) */
     double miou_drop_max[SUITE_MAX_GATES];  /* accuracy drop vs FP32 per bit setting, in mIoU points */
     double speed_regression;  /* minimum effect, fraction, default 0.05 */
+    double memory_regression; /* minimum rss_kb growth, fraction, default 0.05 */
     double alpha;             /* Mann-Whitney significance, default 0.05 */
     double ratio_min;         /* MLPerf-style: quantized accuracy >= ratio_min x FP32, 0 = off */
 } suite_gates;

@@ -2,7 +2,8 @@
 ** test_compare.c -- checks harness/compare.c on a synthetic history built
 ** here with the store functions: run references, the default baseline, each
 ** verdict mark (accuracy change, latency regression and improvement, noise,
-** a significant but too small shift, NEW-FAIL, FIXED, still failing, not
+** a significant but too small shift, resident memory beyond and within its
+** minimum effect, NEW-FAIL, FIXED, still failing, not
 ** comparable), the gates (mIoU drop and ratio vs FP32), exit codes of
 ** `risq compare` / `risq baseline`, and that every output format parses
 ** (JSON with jansson, CSV column counts, Markdown table shape).
@@ -35,6 +36,7 @@ typedef struct tcfg {
     const char *method, *bits, *model_hash;
     int threads, ok;
     double miou, oiou, lat0, lat_step;
+    double rss;   /* rss_kb; 0: not stored */
 } tcfg;
 
 static char tmpdir[256], dbpath[300], suitepath[300];
@@ -99,9 +101,10 @@ static int64_t make_run(store *s, const char *commit, const char *cpu, const cha
             for (int k = 0; k < NREP; k++) sorted[k] = c->lat0 + c->lat_step * k;
             med = (sorted[NREP / 2 - 1] + sorted[NREP / 2]) / 2;
         }
-        store_metric m[3] = {{"miou", c->miou, 0, "%"}, {"oiou", c->oiou, 0, "%"},
-                             {"latency_ms", med, isnan(med), "ms"}};
-        if (store_add_config(s, run, &sc, m, c->ok ? 3 : 0, smp, ns, NULL, err, sizeof err)) {
+        store_metric m[4] = {{"miou", c->miou, 0, "%"}, {"oiou", c->oiou, 0, "%"},
+                             {"latency_ms", med, isnan(med), "ms"}, {"rss_kb", c->rss, 0, "kB"}};
+        int nm = !c->ok ? 0 : c->rss > 0 ? 4 : 3;
+        if (store_add_config(s, run, &sc, m, nm, smp, ns, NULL, err, sizeof err)) {
             printf("  add_config: %s\n", err);
             return -1;
         }
@@ -197,28 +200,28 @@ int main(void)
     }
     sqlite3 *db = store_sqlite(s);
 
-    /*                method     bits    hash  thr ok  miou  oiou  lat0 step */
+    /*                method     bits    hash  thr ok  miou  oiou  lat0 step  rss_kb */
     tcfg A[] = {
-        {"fp32",    "fp32", "h1", 1, 1, 50.0, 40, 10.0, 0.001},   /* 1% shift, tight: p small, effect small */
-        {"fp32",    "fp32", "h1", 2, 1, 50.0, 40, 20.0, 0.01},    /* latency improves */
-        {"fp32",    "fp32", "h1", 8, 1, 50.0, 40, 10.0, 0.1},     /* noise */
-        {"fp32",    "fp32", "h1", 4, 1, 50.0, 40, 10.0, 0.01},    /* not comparable (model hash) */
-        {"ptq4ris", "W8A8", "h1", 1, 1, 49.5, 39, 10.0, 0.01},    /* accuracy worse + latency worse */
-        {"ptq4ris", "W4A4", "h1", 1, 1, 45.0, 35, 10.0, 0.01},    /* newly failing */
-        {"minmax",  "W8A8", "h1", 1, 0, 0, 0, -1, 0},             /* fixed */
-        {"minmax",  "W4A4", "h1", 1, 0, 0, 0, -1, 0},             /* still failing */
-        {"minmax",  "W6A6", "h1", 1, 1, 48.0, 38, 10.0, 0.01},    /* gone in the candidate */
+        {"fp32",    "fp32", "h1", 1, 1, 50.0, 40, 10.0, 0.001, 1000},   /* 1% shift, tight: p small, effect small */
+        {"fp32",    "fp32", "h1", 2, 1, 50.0, 40, 20.0, 0.01, 1000},    /* latency improves */
+        {"fp32",    "fp32", "h1", 8, 1, 50.0, 40, 10.0, 0.1, 0},     /* noise */
+        {"fp32",    "fp32", "h1", 4, 1, 50.0, 40, 10.0, 0.01, 0},    /* not comparable (model hash) */
+        {"ptq4ris", "W8A8", "h1", 1, 1, 49.5, 39, 10.0, 0.01, 1000},    /* accuracy worse + latency worse */
+        {"ptq4ris", "W4A4", "h1", 1, 1, 45.0, 35, 10.0, 0.01, 0},    /* newly failing */
+        {"minmax",  "W8A8", "h1", 1, 0, 0, 0, -1, 0, 0},             /* fixed */
+        {"minmax",  "W4A4", "h1", 1, 0, 0, 0, -1, 0, 0},             /* still failing */
+        {"minmax",  "W6A6", "h1", 1, 1, 48.0, 38, 10.0, 0.01, 0},    /* gone in the candidate */
     };
     tcfg B[] = {
-        {"fp32",    "fp32", "h1", 1, 1, 50.0 + 5e-10, 40, 10.1, 0.001},
-        {"fp32",    "fp32", "h1", 2, 1, 50.0, 40, 15.0, 0.01},
-        {"fp32",    "fp32", "h1", 8, 1, 50.0, 40, 10.05, 0.1},
-        {"fp32",    "fp32", "h2", 4, 1, 50.0, 40, 10.0, 0.01},
-        {"ptq4ris", "W8A8", "h1", 1, 1, 49.0, 39, 12.0, 0.01},
-        {"ptq4ris", "W4A4", "h1", 1, 0, 0, 0, -1, 0},
-        {"minmax",  "W8A8", "h1", 1, 1, 49.8, 39.5, 10.0, 0.01},
-        {"minmax",  "W4A4", "h1", 1, 0, 0, 0, -1, 0},
-        {"minmax",  "W2A8", "h1", 1, 1, 20.0, 15, 10.0, 0.01},    /* new in the candidate */
+        {"fp32",    "fp32", "h1", 1, 1, 50.0 + 5e-10, 40, 10.1, 0.001, 1030},   /* rss +3%: ~ */
+        {"fp32",    "fp32", "h1", 2, 1, 50.0, 40, 15.0, 0.01, 900},           /* rss -10%: better */
+        {"fp32",    "fp32", "h1", 8, 1, 50.0, 40, 10.05, 0.1, 0},
+        {"fp32",    "fp32", "h2", 4, 1, 50.0, 40, 10.0, 0.01, 0},
+        {"ptq4ris", "W8A8", "h1", 1, 1, 49.0, 39, 12.0, 0.01, 1200},          /* rss +20%: worse */
+        {"ptq4ris", "W4A4", "h1", 1, 0, 0, 0, -1, 0, 0},
+        {"minmax",  "W8A8", "h1", 1, 1, 49.8, 39.5, 10.0, 0.01, 0},
+        {"minmax",  "W4A4", "h1", 1, 0, 0, 0, -1, 0, 0},
+        {"minmax",  "W2A8", "h1", 1, 1, 20.0, 15, 10.0, 0.01, 0},    /* new in the candidate */
     };
     int na = (int)(sizeof A / sizeof A[0]), nb = (int)(sizeof B / sizeof B[0]);
     int64_t ra = make_run(s, "aaaa1111aaaa1111", "test-cpu", NULL, A, na);
@@ -270,6 +273,10 @@ int main(void)
     CHECK(w && w->p > 0.05, "noise: p above alpha");
     w = find(r, "fp32", "fp32", 1, "latency_ms");
     CHECK(w && w->p < 0.05 && !strcmp(w->mark, CMP_SAME), "significant 1% shift is below the 5% effect: ~");
+    CHECK(mark_is(r, "ptq4ris", "W8A8", 1, "rss_kb", CMP_WORSE), "20% more resident memory is worse");
+    CHECK(mark_is(r, "fp32", "fp32", 2, "rss_kb", CMP_BETTER), "10% less resident memory is better");
+    CHECK(mark_is(r, "fp32", "fp32", 1, "rss_kb", CMP_SAME), "3% more resident memory is below the 5% effect: ~");
+    CHECK(r->gates.memory_regression == 0.05, "default minimum memory effect 5%");
     CHECK(mark_is(r, "ptq4ris", "W4A4", 1, "status", CMP_NEWFAIL), "newly failing configuration");
     w = find(r, "ptq4ris", "W4A4", 1, "status");
     CHECK(w && strstr(w->note, "boom"), "NEW-FAIL carries the error");
@@ -356,8 +363,10 @@ int main(void)
               !strcmp(g.miou_bits[0], "W8A8") && g.alpha == 0.05 && g.speed_regression == 0.05,
           "gates from a suite file");
     g.speed_regression = 0.5;   /* 50% minimum effect: the 20%/25% shifts no longer count */
+    g.memory_regression = 0.25;  /* and the 20% growth of rss_kb no longer either */
     if (cmp_compare(db, ra, rb, &g, &r, err, sizeof err) == 0) {
         CHECK(mark_is(r, "ptq4ris", "W8A8", 1, "latency_ms", CMP_SAME), "minimum effect from the gates");
+        CHECK(mark_is(r, "ptq4ris", "W8A8", 1, "rss_kb", CMP_SAME), "minimum memory effect from the gates");
         cmp_result_free(r);
     }
     CHECK(cmp_gates_from_suite_text("suite: x\nbogus: 1\n", &g, err, sizeof err) == -1, "bad suite text is an error");

@@ -202,7 +202,8 @@ static void check_defaults(void)
     CHECK(s->warmup == 2 && s->repetitions == 10 && s->timeout_s == 600, "warmup 2, repetitions 10, timeout 600");
     CHECK(!strcmp(s->calib_split, "train") && s->calib_samples == 32, "calibration train/32");
     CHECK(s->gates.n_miou == 0 && s->gates.speed_regression == 0.05 && s->gates.alpha == 0.05 &&
-          s->gates.ratio_min == 0, "gates default: 5%% speed, alpha 0.05, ratio off");
+          s->gates.memory_regression == 0.05 && s->gates.ratio_min == 0,
+          "gates default: 5%% speed, 5%% memory, alpha 0.05, ratio off");
     CHECK(s->nmethods == 1 && !strcmp(s->methods[0], "fp32"), "methods default [fp32]");
     CHECK(s->ntargets == 1 && !strcmp(s->targets[0].isa, "auto") && s->targets[0].nthreads == 1 &&
           s->targets[0].threads[0] == 1 && !s->targets[0].board, "targets default [{isa: auto, threads: 1}]");
@@ -220,15 +221,16 @@ static void check_gates(void)
                                     "bits: [W8A8, W6A6, W4A4]\ntimeout: 120.5\n"
                                     "calibration: {split: calib, samples: 8}\n"
                                     "gates:\n  miou_drop_max: {W8A8: 0.5, W6A6: 2, W4A4: 3.25}\n"
-                                    "  speed_regression: 5%\n  alpha: 0.01\n  ratio_min: 0.99\n"),
+                                    "  speed_regression: 5%\n  memory_regression: 12%\n  alpha: 0.01\n"
+                                    "  ratio_min: 0.99\n"),
                         &s, err, sizeof err);
     CHECK(rc == 0, "suite with gates loads %s", rc ? err : "");
     if (rc) return;
     const suite_gates *g = &s->gates;
     CHECK(g->n_miou == 3 && !strcmp(g->miou_bits[0], "W8A8") && g->miou_drop_max[0] == 0.5 &&
           !strcmp(g->miou_bits[2], "W4A4") && g->miou_drop_max[2] == 3.25, "miou_drop_max in order");
-    CHECK(fabs(g->speed_regression - 0.05) < 1e-12 && g->alpha == 0.01 && g->ratio_min == 0.99,
-          "5%% -> 0.05, alpha, ratio_min");
+    CHECK(fabs(g->speed_regression - 0.05) < 1e-12 && fabs(g->memory_regression - 0.12) < 1e-12 &&
+          g->alpha == 0.01 && g->ratio_min == 0.99, "5%% -> 0.05, memory 12%%, alpha, ratio_min");
     CHECK(s->timeout_s == 120.5 && !strcmp(s->calib_split, "calib") && s->calib_samples == 8,
           "timeout and calibration");
     suite_free(s);
