@@ -383,7 +383,7 @@ static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         return -1;
     }
     /* an fp32 process: hold the weights once, packed (lavt.h) */
-    if (lavt_release_weights(j->model, NULL, err, errlen)) {
+    if (lavt_release_weights(j->model, err, errlen)) {
         memset(&e, 0, sizeof e);
     } else if (ev_init(&e, j->model, acc_threads())) {
         snprintf(err, errlen, "out of memory preparing the accuracy pass");

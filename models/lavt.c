@@ -1571,10 +1571,10 @@ int lavt_release_site(lavt_model *m, int site, int hooked, char *err, size_t err
     return 0;
 }
 
-int lavt_release_weights(lavt_model *m, const unsigned char *hooked, char *err, size_t errlen)
+int lavt_release_weights(lavt_model *m, char *err, size_t errlen)
 {
     for (int i = 0; i < m->nsites; i++)
-        if (lavt_release_site(m, i, hooked && hooked[i], err, errlen))
+        if (lavt_release_site(m, i, 0, err, errlen))
             return -1;
     return 0;
 }
@@ -1638,14 +1638,15 @@ static void conv(lavt_model *m, kt_pool *pool, int act, const float *x, int C, i
             return;
     }
     const kf_packed *p = site_packed(m, ws, w);
-    int Ho = (H + 2 * pad - kh) / stride + 1, Wo = (W + 2 * pad - kw) / stride + 1;
-    if (p)
+    if (p) {
         kf_conv2d_packed(pool, x, C, H, W, p, bias, O, kh, kw, stride, pad, y, scratch);
-    else if (w)
+    } else if (w) {
         kf_conv2d(pool, x, C, H, W, w, bias, O, kh, kw, stride, pad, y, scratch);
-    else   /* a hooked layer's weights were released and its hook declined */
-        for (size_t i = 0; i < (size_t)O * Ho * Wo; i++)
+    } else {   /* a hooked layer's weights were released and its hook declined */
+        size_t n = (size_t)O * ((H + 2 * pad - kh) / stride + 1) * ((W + 2 * pad - kw) / stride + 1);
+        for (size_t i = 0; i < n; i++)
             y[i] = NAN;
+    }
 }
 
 /* An attention product (see lavt_mm_hook): out[M][N] = A[M][K] B^T (bt) or

@@ -160,9 +160,9 @@ void lavt_site_set_weight(lavt_model *m, int site, const float *w);
 ** released or not a weight site), or -1 with a message when out of
 ** memory (the site is then unchanged). */
 int lavt_release_site(lavt_model *m, int site, int hooked, char *err, size_t errlen);
-/* lavt_release_site on every weight site, hooked[i] for site i (hooked may
-** be NULL: none); memory peaks at one layer more than before. */
-int lavt_release_weights(lavt_model *m, const unsigned char *hooked, char *err, size_t errlen);
+/* lavt_release_site, not hooked, on every weight site not released yet;
+** memory peaks at one layer more than before. */
+int lavt_release_weights(lavt_model *m, char *err, size_t errlen);
 
 /* Activation sites: when a hook is set, lavt_forward calls it on every
 ** activation site right before the product reads it, with the values as a

@@ -1531,7 +1531,7 @@ static int apply(lavt_model *m, qm_state *q, int release, char *err, size_t errl
             p->wfake = NULL;
         }
     }
-    if (release && lavt_release_weights(m, NULL, err, errlen)) {   /* the float sites */
+    if (release && lavt_release_weights(m, err, errlen)) {   /* the float sites */
         int_release(q);
         return -1;
     }
@@ -1579,7 +1579,7 @@ int qm_apply(lavt_model *m, qm_state *q, char *err, size_t errlen)
 
 int qm_apply_final(lavt_model *m, qm_state *q, char *err, size_t errlen)
 {
-    return q ? apply(m, q, 1, err, errlen) : lavt_release_weights(m, NULL, err, errlen);
+    return q ? apply(m, q, 1, err, errlen) : lavt_release_weights(m, err, errlen);
 }
 
 void qm_set_exec(qm_state *q, qm_exec e) { q->recipe.exec = e; }

@@ -350,7 +350,7 @@ int main(void)
     float *wcopy = malloc(nw * sizeof(float));
     memcpy(wcopy, lavt_site_weight_fp32(m, ws), nw * sizeof(float));
     lavt_site_set_weight(m, ws, wcopy);   /* other weights, as a quantizer sets them */
-    rc = lavt_release_weights(m, NULL, err, sizeof err);
+    rc = lavt_release_weights(m, err, sizeof err);
     CHECK(rc == 0, "release: %s", err);
     CHECK(lavt_site_weight_fp32(m, ws) == NULL, "released weights still handed out");
     CHECK(lavt_weight_bytes(m) == wbytes, "weight_bytes changed on release: %zu vs %zu",
@@ -376,16 +376,13 @@ int main(void)
     ** hook to compute it, its products are NaN (not a crash) */
     rc = lavt_load(dir, &m, err, sizeof err);
     CHECK(rc == 0, "reload: %s", err);
-    unsigned char *hooked = calloc((size_t)lavt_site_count(m), 1);
-    hooked[ws] = 1;
-    rc = lavt_release_weights(m, hooked, err, sizeof err);
+    rc = lavt_release_site(m, ws, 1, err, sizeof err) || lavt_release_weights(m, err, sizeof err);
     CHECK(rc == 0, "release with a hooked site: %s", err);
     rc = lavt_forward(m, p1, img, ids, mask, o2, err, sizeof err);
     int nan = 0;
     for (size_t i = 0; i < nlog; i++)
         nan += isnan(o2[i]);
     CHECK(rc == 0 && nan > 0, "hooked site without its hook: %d NaN logits of %zu", nan, nlog);
-    free(hooked);
     lavt_free(m);
 
     /* ---- broken weights ---- */
