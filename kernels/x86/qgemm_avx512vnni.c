@@ -110,10 +110,11 @@ static inline __m512i kv_weights(int bits, const uint8_t *blk) {
 /* ------------------------------------------------------------------------ */
 /* Micro-kernel: 8 rows x (16 * np) channels over nkb k-blocks.              */
 /* out[r * 2 + p] = row r, panel p.                                          */
-/* The 16 accumulators are named variables, not an array: with an array GCC
-** 12 kept them in other registers than vpdpbusd's destination and moved
-** every one of them twice per k-block (32 register moves per 16 vpdpbusd),
-** which made the kernel front-end bound at about half oneDNN's speed. */
+/* The 16 accumulators (KV_MR = 8 rows x 2 panels) are named variables, not
+** an array: with an array GCC 12 moved every one of them twice per k-block
+** (32 register moves per 16 vpdpbusd), and the kernel ran at ~0.6x the speed
+** of oneDNN's VNNI GEMM over the LAVT-B forward instead of ~0.9x
+** (kernels/README.md). */
 
 #define KV_ROW(r)                                                        \
     do {                                                                 \
