@@ -932,6 +932,14 @@ static const char usage_bench[] =
     "soon as risq's own, instead of spinning ~0.1 s into the next measurement\n"
     "(set the same way, by running risq again).\n"
     "\n"
+    "Which kernels the references run is theirs to choose, and it decides the\n"
+    "ratios: OpenBLAS picks its core from the CPU (a CPU it does not know gets\n"
+    "generic SSE kernels: risq warns when an AVX2 CPU gets a core without AVX2\n"
+    "kernels), oneDNN its ISA (AMX where there is AMX). To compare like with\n"
+    "like, name them: OPENBLAS_CORETYPE=Haswell (AVX2) or SkylakeX (AVX-512),\n"
+    "ONEDNN_MAX_CPU_ISA=AVX2 or AVX512_CORE_VNNI, with --isa to match; the\n"
+    "OpenBLAS and oneDNN lines, and each stored row's isa, say what ran.\n"
+    "\n"
     "exit status: 0 success, 1 a kernel gave a wrong result or the run was\n"
     "interrupted (Ctrl-C: the shapes done so far are kept), 2 usage or database\n"
     "error\n";
@@ -1064,6 +1072,20 @@ static void bk_lib_env(const bk_opts *o, int argc, char **argv)
     free(nargv);
 }
 
+#ifdef RISQ_HAVE_OPENBLAS
+/* Does OpenBLAS's core (openblas_get_corename()) have AVX2 (or wider)
+** kernels? Those of OpenBLAS 0.3.x that do; any other core on an AVX2 CPU
+** means OpenBLAS did not recognise the CPU (lent Xeons got "Prescott"). */
+static int bk_blas_core_avx2(const char *core)
+{
+    static const char *const avx2[] = {"haswell", "zen", "excavator", "skylakex",
+                                       "cooperlake", "sapphirerapids"};
+    for (size_t i = 0; core && i < sizeof avx2 / sizeof avx2[0]; i++)
+        if (strcasecmp(core, avx2[i]) == 0) return 1;
+    return 0;
+}
+#endif
+
 /* Set the reference libraries' thread counts; print what each uses. */
 static void bk_setup_threads(const bk_opts *o)
 {
@@ -1071,10 +1093,16 @@ static void bk_setup_threads(const bk_opts *o)
     if (o->use[BK_OPENBLAS]) {
         openblas_set_num_threads(o->threads);
         const char *to = getenv("OPENBLAS_THREAD_TIMEOUT");
+        const char *core = openblas_get_corename();
         printf("OpenBLAS: %s; core %s; %d thread%s; OPENBLAS_THREAD_TIMEOUT=%s\n",
-               openblas_get_config(), openblas_get_corename(), openblas_get_num_threads(),
+               openblas_get_config(), core ? core : "unknown", openblas_get_num_threads(),
                openblas_get_num_threads() == 1 ? "" : "s",
                to ? to : "(unset: workers spin 2^28 cycles)");
+        if (ki_isa_supported(KI_AVX2) && !bk_blas_core_avx2(core))
+            printf("OpenBLAS: warning: core %s has no AVX2 kernels, on a CPU with AVX2 (not "
+                   "recognised, or OPENBLAS_CORETYPE says so): its GFLOP/s understate "
+                   "OpenBLAS; OPENBLAS_CORETYPE=Haswell or SkylakeX names the kernels\n",
+                   core ? core : "unknown");
     }
 #endif
 #ifdef RISQ_HAVE_DNNL

@@ -21,6 +21,7 @@ q() { sqlite3 "$db" "$1"; }
 "$risq" bench kernels --help >"$tmp/out" 2>&1; check "bench kernels --help exits 0" test $? -eq 0
 check "--help explains the shapes and the checks" grep -q "equal oneDNN's result" "$tmp/out"
 check "--help documents --threads" grep -q -- "--threads N" "$tmp/out"
+check "--help says how to name the references' kernels" grep -q "OPENBLAS_CORETYPE=Haswell" "$tmp/out"
 "$risq" bench >/dev/null 2>&1; check "bench without a benchmark exits 2" test $? -eq 2
 "$risq" bench frob >/dev/null 2>&1; check "unknown benchmark exits 2" test $? -eq 2
 "$risq" bench kernels --shapes huge >/dev/null 2>"$tmp/err"; check "bad --shapes exits 2" test $? -eq 2
@@ -79,6 +80,20 @@ if [ "${impls#*openblas}" != "$impls" ]; then
   OPENBLAS_THREAD_TIMEOUT=20 "$risq" bench kernels --shapes tiny --reps 1 --warmup 1 --min-ms 0 \
     --threads 1 --impl openblas --db "$tmp/blas.sqlite" >"$tmp/out2" 2>&1
   check "...unless the environment sets it" grep -Eq "^OpenBLAS: .*OPENBLAS_THREAD_TIMEOUT=20$" "$tmp/out2"
+  if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+    # an AVX2 CPU on OpenBLAS's generic kernels (what it does with a CPU it
+    # does not know) is warned about; on its AVX2 kernels it is not
+    for core in Prescott Haswell; do
+      OPENBLAS_CORETYPE=$core "$risq" bench kernels --shapes square --reps 1 --warmup 1 \
+        --min-ms 0 --threads 1 --impl openblas --db "$tmp/blas.sqlite" >"$tmp/out2" 2>&1
+      grep -Eq "^OpenBLAS: warning: core $core has no AVX2 kernels" "$tmp/out2"; warned=$?
+      if [ $core = Prescott ]; then
+        check "OpenBLAS on generic kernels on an AVX2 CPU: warned" test $warned -eq 0
+      else
+        check "OpenBLAS on its Haswell kernels: no warning" test $warned -ne 0
+      fi
+    done
+  fi
 fi
 check "one run of suite bench-kernels, status ok" test "$(q "select count(*) || status from run where suite = 'bench-kernels'")" = "1ok"
 for m in $impls; do
