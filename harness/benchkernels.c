@@ -35,15 +35,14 @@
 ** OPENBLAS_THREAD_TIMEOUT=18 unless set (its workers sleep after ~0.1 ms
 ** instead of ~0.1 s; see bk_lib_env). busy_threads says how many
 ** threads of this process actually ran during a measurement (from each
-** thread's /proc/self/task/TID/schedstat run time: at least half as long as
-** the busiest thread). After each sample of a library the benchmark waits
+** thread's /proc/self/task/TID/schedstat run time, harness/taskstat.c: at
+** least half as long as the busiest thread). After each sample of a library the benchmark waits
 ** (up to 1 s) until the other threads of the process are idle, so that the
 ** library's spin-waiting workers do not steal the cores of the next
 ** measurement.
 */
 #include "harness/benchkernels.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -60,6 +59,7 @@
 #include "harness/evaluate.h"
 #include "harness/stats.h"
 #include "harness/store.h"
+#include "harness/taskstat.h"
 #include "kernels/gemm_f32.h"
 #include "kernels/isa.h"
 #include "kernels/qgemm.h"
@@ -79,7 +79,6 @@
 
 #define BK_SUITE "bench-kernels"
 #define BK_MAX_REPS 10000
-#define BK_MAX_TASKS 512
 
 /* Set by SIGINT / SIGTERM: stop after the measurement in flight. */
 static volatile sig_atomic_t bk_interrupted;
@@ -559,73 +558,6 @@ static double bk_now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-typedef struct bk_task {
-    long tid;
-    unsigned long long ns;   /* run time so far (schedstat, nanoseconds) */
-} bk_task;
-
-/* Run time of every thread of this process; -1 when /proc has no schedstat. */
-static int bk_tasks(bk_task *t, int max)
-{
-    DIR *dir = opendir("/proc/self/task");
-    if (!dir) return -1;
-    struct dirent *de;
-    int n = 0;
-    while ((de = readdir(dir)) && n < max) {
-        if (de->d_name[0] == '.') continue;
-        char path[300];
-        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        unsigned long long ns;
-        if (fscanf(f, "%llu", &ns) == 1) {
-            t[n].tid = atol(de->d_name);
-            t[n].ns = ns;
-            n++;
-        }
-        fclose(f);
-    }
-    closedir(dir);
-    return n > 0 ? n : -1;
-}
-
-static unsigned long long bk_task_ns(const bk_task *t, int n, long tid)
-{
-    for (int i = 0; i < n; i++)
-        if (t[i].tid == tid) return t[i].ns;
-    return 0;
-}
-
-/* Threads that ran between two snapshots for at least frac of the longest
-** run time of any of them (relative, so that a machine shared with other
-** processes, where every thread gets only part of a core, still counts the
-** threads that shared the work); except = a thread id to leave out, or 0.
-** -1 when /proc gives no run times. */
-static int bk_busy(const bk_task *a, int na, const bk_task *b, int nb, double frac, long except)
-{
-    if (na < 0 || nb < 0) return -1;
-    double top = 0;
-    for (int i = 0; i < nb; i++) {
-        double run = (double)(b[i].ns - bk_task_ns(a, na, b[i].tid));
-        if (b[i].tid != except && run > top) top = run;
-    }
-    int busy = 0;
-    for (int i = 0; i < nb; i++) {
-        double run = (double)(b[i].ns - bk_task_ns(a, na, b[i].tid));
-        if (b[i].tid != except && top > 0 && run >= frac * top) busy++;
-    }
-    return busy;
-}
-
-/* Run time (ms) of all threads but `except` between two snapshots. */
-static double bk_others_ms(const bk_task *a, int na, const bk_task *b, int nb, long except)
-{
-    double ms = 0;
-    for (int i = 0; i < nb; i++)
-        if (b[i].tid != except) ms += (double)(b[i].ns - bk_task_ns(a, na, b[i].tid)) * 1e-6;
-    return ms;
-}
-
 /* Wait until no other thread of this process has run for more than 0.5 ms
 ** in a 10 ms window (at most 1 s): OpenBLAS's workers spin after a call
 ** (~0.1 s unless OPENBLAS_THREAD_TIMEOUT is set, see bk_lib_env) and
@@ -634,15 +566,15 @@ static double bk_others_ms(const bk_task *a, int na, const bk_task *b, int nb, l
 ** a loaded machine leaves waiting for a while still shows. */
 static void bk_quiesce(void)
 {
-    static bk_task a[BK_MAX_TASKS], b[BK_MAX_TASKS];
+    static ts_task a[TS_MAX_TASKS], b[TS_MAX_TASKS];
     long self = (long)gettid();
     for (int i = 0; i < 100; i++) {
-        int na = bk_tasks(a, BK_MAX_TASKS);
+        int na = ts_snapshot(a, TS_MAX_TASKS);
         if (na < 0) return;
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
-        int nb = bk_tasks(b, BK_MAX_TASKS);
-        if (nb < 0 || bk_others_ms(a, na, b, nb, self) <= 0.5) return;
+        int nb = ts_snapshot(b, TS_MAX_TASKS);
+        if (nb < 0 || ts_others_ms(a, na, b, nb, self) <= 0.5) return;
     }
 }
 
@@ -656,8 +588,9 @@ typedef struct bk_result {
     int busy;              /* threads busy during the samples, -1 unknown */
     double median, p90, min, mad, gops;
     char started[32], finished[32];
-    bk_task run[16];       /* run time per thread over all samples */
-    int nrun;              /* -1: /proc gave none */
+    ts_task *run;          /* [TS_MAX_TASKS]: run time of each thread that ran
+                           ** during the samples, over all of them */
+    int nrun;              /* entries of run; -1: /proc gave none */
 } bk_result;
 
 /* Warm-up calls; the last one fixes how many calls a sample times. */
@@ -674,7 +607,8 @@ static int bk_calibrate(const bk_env *e, bk_data *d, int impl, const bk_opts *o,
     double inner = one > 0 ? ceil(o->min_ms / one) : 1000;
     r->inner = inner < 1 ? 1 : inner > 100000 ? 100000 : (int)inner;
     r->lat = calloc((size_t)o->reps, sizeof *r->lat);
-    if (!r->lat) {
+    r->run = calloc(TS_MAX_TASKS, sizeof *r->run);
+    if (!r->lat || !r->run) {
         snprintf(r->msg, sizeof r->msg, "out of memory");
         return -1;
     }
@@ -685,7 +619,7 @@ static int bk_calibrate(const bk_env *e, bk_data *d, int impl, const bk_opts *o,
 ** thread of the process got meanwhile is added to r->run. */
 static void bk_sample(const bk_env *e, bk_data *d, int impl, bk_result *r, int rep)
 {
-    static bk_task a[BK_MAX_TASKS], b[BK_MAX_TASKS];
+    static ts_task a[TS_MAX_TASKS], b[TS_MAX_TASKS];
     char msg[512];
     /* One untimed call first: after the pause in which the previous
     ** library's workers went to sleep, the first call pays for waking this
@@ -693,39 +627,25 @@ static void bk_sample(const bk_env *e, bk_data *d, int impl, bk_result *r, int r
     ** milliseconds for the idle one), which a forward pass, calling
     ** back to back, does not. The same for every implementation. */
     bk_call(e, d, impl, msg, sizeof msg);
-    int na = bk_tasks(a, BK_MAX_TASKS);
+    int na = ts_snapshot(a, TS_MAX_TASKS);
     double t0 = bk_now_ms();
     for (int i = 0; i < r->inner; i++) bk_call(e, d, impl, msg, sizeof msg);
     r->lat[rep] = (bk_now_ms() - t0) / r->inner;
-    int nb = bk_tasks(b, BK_MAX_TASKS);
-    if (na < 0 || nb < 0) {
-        r->nrun = -1;
-        return;
-    }
-    for (int i = 0; i < nb && r->nrun >= 0; i++) {
-        unsigned long long dt = b[i].ns - bk_task_ns(a, na, b[i].tid);
-        int j = 0;
-        while (j < r->nrun && r->run[j].tid != b[i].tid) j++;
-        if (j == r->nrun) {
-            if (r->nrun == (int)(sizeof r->run / sizeof r->run[0])) continue;
-            r->run[r->nrun].tid = b[i].tid;
-            r->run[r->nrun++].ns = 0;
-        }
-        r->run[j].ns += dt;
-    }
+    int nb = ts_snapshot(b, TS_MAX_TASKS);
+    if (na < 0 || nb < 0) r->nrun = -1;
+    if (r->nrun >= 0) r->nrun = ts_add_run(r->run, r->nrun, TS_MAX_TASKS, a, na, b, nb);
 }
 
 /* Summary of the samples. */
 static void bk_finish(const bk_data *d, int reps, bk_result *r)
 {
-    static const bk_task none[1];
     r->nlat = reps;
     r->median = stats_median(r->lat, r->nlat);
     r->p90 = stats_p90(r->lat, r->nlat);
     r->min = stats_quantile(r->lat, r->nlat, 0.0);
     r->mad = stats_mad(r->lat, r->nlat);
     r->gops = 2.0 * d->M * d->N * d->K / (r->median * 1e-3) * 1e-9;
-    r->busy = r->nrun > 0 ? bk_busy(none, 0, r->run, r->nrun, 0.5, 0) : -1;
+    r->busy = r->nrun > 0 ? ts_busy(r->run, r->nrun, 0.5) : -1;
     r->measured = 1;
     store_now_utc(r->finished);
 }
@@ -1387,7 +1307,10 @@ int bk_main(int argc, char **argv)
                     if (i == BK_OPENBLAS || i == BK_ONEDNN) bk_quiesce();
                 }
         if (bk_interrupted) {  /* the shape in flight is not stored */
-            for (int i = 0; i < BK_NIMPL; i++) free(res[i].lat);
+            for (int i = 0; i < BK_NIMPL; i++) {
+                free(res[i].lat);
+                free(res[i].run);
+            }
             bk_free_data(&d);
             break;
         }
@@ -1422,7 +1345,10 @@ int bk_main(int argc, char **argv)
         else if (sh->calls[0]) snprintf(calls, sizeof calls, "tiny %d", sh->calls[0]);
         else if (sh->calls[1]) snprintf(calls, sizeof calls, "B %d", sh->calls[1]);
         bk_row(&o, idx, shape, calls, res, sh->layers);
-        for (int i = 0; i < BK_NIMPL; i++) free(res[i].lat);
+        for (int i = 0; i < BK_NIMPL; i++) {
+            free(res[i].lat);
+            free(res[i].run);
+        }
         bk_free_data(&d);
     }
 
