@@ -36,10 +36,10 @@
 ** instead of ~0.1 s; see bk_lib_env). busy_threads says how many
 ** threads of this process actually ran during a measurement (from each
 ** thread's /proc/self/task/TID/schedstat run time, harness/taskstat.c: at
-** least half as long as the busiest thread). After each sample of a library the benchmark waits
-** (up to 1 s) until the other threads of the process are idle, so that the
-** library's spin-waiting workers do not steal the cores of the next
-** measurement.
+** least half as long as the busiest thread). After each sample of a
+** library the benchmark waits (up to 1 s) until the other threads of the
+** process are idle, so that the library's spin-waiting workers do not
+** steal the cores of the next measurement.
 */
 #include "harness/benchkernels.h"
 
