@@ -658,10 +658,11 @@ static int output_search(const lavt_model *m, qm_state *q, int a, qm_qtype at, i
     best->bits = abits;
     if (at == QM_FLOAT)
         memcpy(Aq, A, (size_t)R * K * sizeof(float));
+    /* the candidates depend on the values only: built once for all rounds */
+    int nc = at != QM_FLOAT ? act_candidates(at, abits, vals, cand) : 0;
     for (int round = 0; round < rc->rounds; round++) {
         /* activation: best candidate given the current weights */
         if (at != QM_FLOAT) {
-            int nc = act_candidates(at, abits, vals, cand);
             double beste = INFINITY;
             for (int c = 0; c < nc; c++) {
                 fake_values(&cand[c], A, Aq, (size_t)R * K);
