@@ -134,8 +134,17 @@ double ev_pixel_agreement(const ev_agree *a)
     return a->pix_total ? 100.0 * (double)a->pix_same / (double)a->pix_total : NAN;
 }
 
+int64_t ev_expressions(const ds_dataset *d)
+{
+    int64_t n = 0;
+    for (int i = 0; i < d->nsamples; i++)
+        n += d->samples[i].nsent;
+    return n;
+}
+
 int ev_accuracy(ev_ctx *e, const ds_dataset *d, mt_acc *acc, FILE *ref_out, const float *ref_in,
-                ev_agree *ag, const volatile sig_atomic_t *stop, char *err, size_t errlen)
+                ev_agree *ag, double *iou, const volatile sig_atomic_t *stop, char *err,
+                size_t errlen)
 {
     mt_init(acc);
     if (ag)
@@ -150,7 +159,9 @@ int ev_accuracy(ev_ctx *e, const ds_dataset *d, mt_acc *acc, FILE *ref_out, cons
             if (ev_predict(e, im, s->sentences[k], s->image == last_image, err, errlen))
                 return -1;
             last_image = s->image;
-            mt_add(acc, e->pred, s->mask, (size_t)im->w * im->h);
+            double v = mt_add(acc, e->pred, s->mask, (size_t)im->w * im->h);
+            if (iou)
+                iou[expr] = v;
             if (ref_out && fwrite(e->logits, sizeof(float), per, ref_out) != per) {
                 snprintf(err, errlen, "cannot write the fp32 reference logits (disk full?)");
                 return -1;

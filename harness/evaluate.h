@@ -65,13 +65,18 @@ void ev_agree_logits(ev_agree *ag, const lavt_config *c, const float *out, const
 /* Floats of reference logits per expression. */
 size_t ev_ref_floats(const lavt_config *c);
 
+/* Expressions of a split, in the order ev_accuracy evaluates them. */
+int64_t ev_expressions(const ds_dataset *d);
+
 /* Accuracy over every expression of the split.  ref_out: when non-NULL, the
 ** S x S logits of every expression are appended to it (the fp32 reference).
 ** ref_in: when non-NULL, that reference (ev_ref_floats() per expression, in
-** the same order) is compared with into *ag.  stop: checked between
-** expressions. */
+** the same order) is compared with into *ag.  iou: when non-NULL, each
+** expression's IoU (0..1) in order, ev_expressions(d) of them.  stop:
+** checked between expressions. */
 int ev_accuracy(ev_ctx *e, const ds_dataset *d, mt_acc *acc, FILE *ref_out, const float *ref_in,
-                ev_agree *ag, const volatile sig_atomic_t *stop, char *err, size_t errlen);
+                ev_agree *ag, double *iou, const volatile sig_atomic_t *stop, char *err,
+                size_t errlen);
 
 /* Calibration samples: the first n expressions of d (each sample's first
 ** sentence, then second sentences if there are fewer samples than n),

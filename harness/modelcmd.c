@@ -332,7 +332,7 @@ int sensitivity_main(int argc, char **argv)
         goto out;
     }
     setvbuf(mem, NULL, _IONBF, 0);
-    if (ev_accuracy(&e, eval, &acc, mem, NULL, NULL, NULL, err, sizeof err)) goto fail;
+    if (ev_accuracy(&e, eval, &acc, mem, NULL, NULL, NULL, NULL, err, sizeof err)) goto fail;
     fclose(mem);
     mem = NULL;
     double fp = mt_value(&acc, MT_MIOU);
@@ -348,7 +348,7 @@ int sensitivity_main(int argc, char **argv)
         if (qm_calibrate(m, &r, b, cal.s, cal.n, &q, err, sizeof err)) goto fail;
         rows[g].calib_s = now_s() - t0;
         if (qm_apply(m, q, err, sizeof err) ||
-            ev_accuracy(&e, eval, &acc, NULL, ref, &ag, NULL, err, sizeof err)) {
+            ev_accuracy(&e, eval, &acc, NULL, ref, &ag, NULL, NULL, err, sizeof err)) {
             qm_detach(m);
             qm_free(q);
             goto fail;

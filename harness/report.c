@@ -3,8 +3,9 @@
 **
 ** Layout: 1. formats and the string table; 2. loading the history (one
 ** query over run/build/machine/config/metric); 3. the sections (latest per
-** suite, trends with change points, bit-widths, boards); 4. writers per
-** format; 5. inline SVG charts for HTML; 6. command line.
+** suite, trends with change points, bit-widths, methods paired over
+** expressions, boards); 4. writers per format; 5. inline SVG charts for
+** HTML; 6. command line.
 **
 ** The HTML page is one self-contained file: inline CSS, inline SVG, no
 ** script, no external resources; every text from the DB is escaped.
@@ -239,7 +240,8 @@ typedef struct rrun {
 } rrun;
 
 typedef struct rcfg {
-    int run;   /* index into runs */
+    long long id;   /* config.id */
+    int run;        /* index into runs */
     char model[64], dataset[96], method[32], bits[16], isa[16];
     int threads, ok;
     double miou, oiou, lat, p90;
@@ -328,6 +330,7 @@ static int hist_load(sqlite3 *db, hist *h, char *err, size_t errlen)
             h->cfgs = nc;
         }
         rcfg *c = &h->cfgs[h->ncfgs++];
+        c->id = sqlite3_column_int64(st, 7);
         c->run = h->nruns - 1;
         h->runs[c->run].c1 = h->ncfgs;
         colcpy(st, 8, c->model, sizeof c->model);
@@ -497,12 +500,13 @@ static double fp32_miou(const hist *h, const rcfg *q)
 
 /* The tables of every section. */
 typedef struct sections {
-    report_table *latest, *trends, *bits, *boards;
+    report_table *latest, *trends, *bits, *paired, *boards;
     int nboards;
 } sections;
 
 static void sections_free(sections *s)
 {
+    report_table_free(s->paired);
     report_table_free(s->latest);
     report_table_free(s->trends);
     report_table_free(s->bits);
@@ -662,6 +666,162 @@ oom:
     return -1;
 }
 
+/* Methods paired over expressions.  Each accuracy configuration stores its
+** expressions' IoU (samples "iou", in dataset order), so two methods of the
+** same run, model and dataset can be compared expression by expression:
+** the mean difference is their mIoU difference, and its 95% interval
+** (stats_paired_diff) says whether the evaluation split could tell them
+** apart.  Per (model, dataset, bits) of the latest run of each suite, every
+** quantized method against FP32 and against the best method at those bits
+** (the best against the runner-up). */
+
+/* Each expression's IoU of configuration id, by idx; NULL when it has none
+** (runs from before the samples were stored, speed-only models). */
+static double *load_iou(sqlite3 *db, long long id, int *n)
+{
+    sqlite3_stmt *st;
+    double *v = NULL;
+    int cap = 0;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 AND name = 'iou' ORDER BY idx",
+                           -1, &st, NULL))
+        return NULL;
+    sqlite3_bind_int64(st, 1, id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            double *nv = realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                free(v);
+                v = NULL;
+                *n = 0;
+                break;
+            }
+            v = nv;
+        }
+        v[(*n)++] = sqlite3_column_double(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (!*n) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+typedef struct pmember {
+    const rcfg *c;
+    double *iou;   /* NULL: no samples */
+    int n;
+} pmember;
+
+/* Cells of one paired comparison of a with b (in mIoU points). */
+static void paired_cells(const pmember *a, const pmember *b, char *d, char *lo, char *hi, size_t len,
+                         stats_paired *out)
+{
+    stats_paired p = {0, NAN, NAN, NAN, 0, 0};
+    if (a->iou && b && b->iou && a->n == b->n) stats_paired_diff(a->iou, b->iou, a->n, &p);
+    num(100 * p.mean, d, len, "%+.3f");
+    num(100 * p.lo, lo, len, "%+.3f");
+    num(100 * p.hi, hi, len, "%+.3f");
+    *out = p;
+}
+
+static int build_paired(sqlite3 *db, const hist *h, report_table **out)
+{
+    static const char *const head[] = {"suite", "model", "dataset", "bits", "method", "miou", "vs_fp32",
+                                       "fp32_lo", "fp32_hi", "vs", "diff", "lo", "hi", "above", "below", "verdict"};
+    report_table *t = report_table_new(16, head);
+    int *lat = malloc((size_t)(h->nruns + 1) * sizeof *lat);
+    pmember *mem = NULL;
+    int ok = t && lat;
+    int nl = ok ? latest_per_suite(h, lat) : 0;
+    for (int k = nl - 1; ok && k >= 0; k--) {
+        const rrun *r = &h->runs[lat[k]];
+        int nc = r->c1 - r->c0;
+        free(mem);
+        mem = calloc((size_t)nc + 1, sizeof *mem);
+        if (!mem) {
+            ok = 0;
+            break;
+        }
+        for (int i = r->c0; ok && i < r->c1; i++) {
+            const rcfg *c = &h->cfgs[i];
+            if (!strcmp(c->bits, "fp32") || !strcmp(c->method, "fp32")) continue;
+            /* one group per (model, dataset, bits), at its first config */
+            int seen = 0;
+            for (int j = r->c0; j < i && !seen; j++) {
+                const rcfg *o = &h->cfgs[j];
+                seen = !strcmp(o->model, c->model) && !strcmp(o->dataset, c->dataset) && !strcmp(o->bits, c->bits);
+            }
+            if (seen) continue;
+            /* members: each method's first ok config, and fp32's */
+            int nm = 0;
+            pmember fp = {NULL, NULL, 0};
+            for (int j = i; j < r->c1; j++) {
+                const rcfg *o = &h->cfgs[j];
+                if (!o->ok || strcmp(o->model, c->model) || strcmp(o->dataset, c->dataset)) continue;
+                int isfp = !strcmp(o->bits, "fp32") || !strcmp(o->method, "fp32");
+                if (!isfp && strcmp(o->bits, c->bits)) continue;
+                if (isfp && fp.c) continue;
+                int dup = 0;
+                for (int q = 0; q < nm && !dup; q++) dup = !strcmp(mem[q].c->method, o->method);
+                if (dup) continue;
+                pmember m = {o, NULL, 0};
+                m.iou = load_iou(db, o->id, &m.n);
+                if (isfp) fp = m;
+                else mem[nm++] = m;
+            }
+            for (int j = r->c0; j < i && !fp.c; j++) {   /* fp32 is usually listed first */
+                const rcfg *o = &h->cfgs[j];
+                if (o->ok && (!strcmp(o->bits, "fp32") || !strcmp(o->method, "fp32")) &&
+                    !strcmp(o->model, c->model) && !strcmp(o->dataset, c->dataset)) {
+                    fp.c = o;
+                    fp.iou = load_iou(db, o->id, &fp.n);
+                }
+            }
+            /* the best and the runner-up among members with samples */
+            int best = -1, second = -1;
+            for (int q = 0; q < nm; q++) {
+                if (!mem[q].iou || isnan(mem[q].c->miou)) continue;
+                if (best < 0 || mem[q].c->miou > mem[best].c->miou) {
+                    second = best;
+                    best = q;
+                } else if (second < 0 || mem[q].c->miou > mem[second].c->miou) {
+                    second = q;
+                }
+            }
+            for (int q = 0; ok && q < nm; q++) {
+                char mi[32], fd[32], flo[32], fhi[32], d[32], lo[32], hi[32], ab[16] = "-", be[16] = "-";
+                stats_paired pf, pv;
+                const pmember *vs = q == best ? (second >= 0 ? &mem[second] : NULL) : best >= 0 ? &mem[best] : NULL;
+                paired_cells(&mem[q], fp.c ? &fp : NULL, fd, flo, fhi, sizeof fd, &pf);
+                paired_cells(&mem[q], vs, d, lo, hi, sizeof d, &pv);
+                const char *verdict = "-";
+                if (!isnan(pv.lo)) {
+                    snprintf(ab, sizeof ab, "%d", pv.above);
+                    snprintf(be, sizeof be, "%d", pv.below);
+                    verdict = pv.lo > 0 ? "better" : pv.hi < 0 ? "worse" : "~";
+                }
+                const char *cells[16] = {r->suite, c->model, c->dataset, c->bits, mem[q].c->method,
+                                         num(mem[q].c->miou, mi, sizeof mi, "%.2f"), fd, flo, fhi,
+                                         vs ? vs->c->method : "-", d, lo, hi, ab, be, verdict};
+                if (report_table_add(t, cells)) ok = 0;
+            }
+            for (int q = 0; q < nm; q++) free(mem[q].iou);
+            free(fp.iou);
+        }
+    }
+    free(mem);
+    free(lat);
+    if (!ok) {
+        report_table_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
 /* ------------------------------------------------------- 4. writers --- */
 
 static void write_text(const sections *s, const hist *h, report_format fmt, FILE *f)
@@ -674,6 +834,12 @@ static void write_text(const sections *s, const hist *h, report_format fmt, FILE
     report_table_write(s->latest, fmt, f);
     fprintf(f, "\n%sBit-width vs accuracy and latency (latest run per suite)%s\n\n", h2, e2);
     report_table_write(s->bits, fmt, f);
+    fprintf(f, "\n%sMethods paired over expressions (latest run per suite)%s\n\n", h2, e2);
+    fprintf(f, "Differences in mIoU points with their 95%% interval: vs_fp32 = method - FP32;\n"
+               "diff = method - vs (the best method at these bits; for the best, the runner-up);\n"
+               "above/below: expressions where the method's IoU is higher/lower; verdict: the\n"
+               "interval excludes 0 (better/worse) or not (~: the split cannot tell them apart).\n\n");
+    report_table_write(s->paired, fmt, f);
     fprintf(f, "\n%sBoards side by side (latest run per suite and machine)%s\n\n", h2, e2);
     report_table_write(s->boards, fmt, f);
     fprintf(f, "\n%sTrends per configuration (change points marked)%s\n\n", h2, e2);
@@ -705,6 +871,19 @@ static void write_csv(const sections *s, FILE *f)
         for (int k = 0; k < 3; k++) {
             const char *v = strcmp(c[5 + k], "-") ? c[5 + k] : "";
             const char *cells[13] = {"bits", c[0], "", "", c[1], c[2], c[3], c[4], "", "", mname[k], v, c[8]};
+            report_table_add(t, cells);
+        }
+    }
+    const report_table *pt = s->paired;
+    for (int r = 0; r < pt->nrows; r++) {
+        char **c = pt->cells + (size_t)r * pt->ncols;
+        static const int mcol[] = {6, 7, 8, 10, 11, 12};
+        static const char *const mname[] = {"vs_fp32", "vs_fp32_lo", "vs_fp32_hi", "diff", "diff_lo", "diff_hi"};
+        for (int k = 0; k < 6; k++) {
+            const char *v = strcmp(c[mcol[k]], "-") ? c[mcol[k]] : "";
+            char note[128];
+            snprintf(note, sizeof note, "%s%s%s", k < 3 ? "fp32" : c[9], k < 3 ? "" : ": ", k < 3 ? "" : c[15]);
+            const char *cells[13] = {"paired", c[0], "", "", c[1], c[2], c[4], c[3], "", "", mname[k], v, note};
             report_table_add(t, cells);
         }
     }
@@ -744,11 +923,14 @@ static json_t *jnum(double v)
 ** "-") for the numeric columns, strings otherwise. */
 static json_t *json_cell(const char *head, const char *v)
 {
-    static const char *const reals[] = {"miou", "oiou", "latency_ms", "p90_ms", "drop_vs_fp32", "best_latency_ms"};
+    static const char *const reals[] = {"miou", "oiou", "latency_ms", "p90_ms", "drop_vs_fp32", "best_latency_ms",
+                                        "vs_fp32", "fp32_lo", "fp32_hi", "diff", "lo", "hi"};
+    static const char *const ints[] = {"run", "threads", "above", "below"};
     size_t hl = strlen(head);
     int is_real = hl > 11 && !strcmp(head + hl - 11, " latency_ms");
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) is_real |= !strcmp(head, reals[i]);
-    if (!strcmp(head, "run") || !strcmp(head, "threads")) return json_integer(strtoll(v, NULL, 10));
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (!strcmp(head, ints[i])) return strcmp(v, "-") ? json_integer(strtoll(v, NULL, 10)) : json_null();
     if (is_real) return strcmp(v, "-") ? json_real(strtod(v, NULL)) : json_null();
     return json_string(v);
 }
@@ -767,9 +949,9 @@ static int write_json(const hist *h, const trend *t, int nt, const sections *s, 
     }
     json_object_set_new(root, "runs", runs);
     /* Tables as arrays of objects keyed by their headers. */
-    const report_table *tabs[3] = {s->latest, s->bits, s->boards};
-    const char *names[3] = {"latest", "bits", "boards"};
-    for (int k = 0; k < 3; k++) {
+    const report_table *tabs[4] = {s->latest, s->bits, s->paired, s->boards};
+    const char *names[4] = {"latest", "bits", "paired", "boards"};
+    for (int k = 0; k < 4; k++) {
         json_t *arr = json_array();
         for (int r = 0; r < tabs[k]->nrows; r++) {
             json_t *o = json_object();
@@ -947,6 +1129,12 @@ static void write_html(const hist *h, const trend *t, int nt, const sections *s,
     fputs("<h2>Bit-width vs accuracy and latency</h2>\n", f);
     svg_bars(f, s->bits);
     report_table_write(s->bits, REPORT_HTML, f);
+    fputs("<h2>Methods paired over expressions</h2>\n<p class=\"meta\">Differences in mIoU points with "
+          "their 95% interval: vs_fp32 = method &minus; FP32; diff = method &minus; vs (the best method at these "
+          "bits; for the best, the runner-up); above/below: expressions where the method's IoU is higher/lower; "
+          "verdict ~: the split cannot tell the two apart.</p>\n",
+          f);
+    report_table_write(s->paired, REPORT_HTML, f);
     fputs("<h2>Boards side by side</h2>\n", f);
     report_table_write(s->boards, REPORT_HTML, f);
     fputs("<h2>Trends per configuration</h2>\n<p class=\"meta\">Dashed red lines mark change points (a new level "
@@ -991,6 +1179,13 @@ int report_render(sqlite3 *db, report_format fmt, FILE *f, char *err, size_t err
     if (hist_load(db, &h, err, errlen)) return -1;
     if (build_trends(&h, &t, &nt) || build_sections(&h, t, nt, &s)) {
         snprintf(err, errlen, "out of memory building the report");
+        trends_free(t, nt);
+        hist_free(&h);
+        return -1;
+    }
+    if (build_paired(db, &h, &s.paired)) {
+        snprintf(err, errlen, "out of memory building the report");
+        sections_free(&s);
         trends_free(t, nt);
         hist_free(&h);
         return -1;

@@ -363,6 +363,49 @@ static int acc_threads(void)
     return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
 }
 
+/* Per-expression IoUs (0..1) of an accuracy pass: n of them go into the job's
+** record as "iou", and the parent stores them as samples named "iou" (what
+** `risq report` pairs two methods on). */
+static double *iou_alloc(const ds_dataset *d, char *err, size_t errlen)
+{
+    int64_t n = ev_expressions(d);
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) snprintf(err, errlen, "out of memory keeping %lld expressions' IoU", (long long)n);
+    return v;
+}
+
+static int iou_put(json_t *rec, const double *v, int64_t n, char *err, size_t errlen)
+{
+    json_t *a = json_array();
+    for (int64_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_real(v[i]))) {
+            json_decref(a);
+            a = NULL;
+        }
+    if (!a || json_object_set_new(rec, "iou", a)) {
+        snprintf(err, errlen, "out of memory sending %lld expressions' IoU", (long long)n);
+        return -1;
+    }
+    return 0;
+}
+
+/* The record's "iou" array when it has exactly n numbers, else NULL. */
+static double *iou_get(const json_t *rec, int n)
+{
+    const json_t *a = json_object_get(rec, "iou");
+    if (n < 1 || !json_is_array(a) || json_array_size(a) != (size_t)n) return NULL;
+    double *v = malloc((size_t)n * sizeof *v);
+    for (int i = 0; v && i < n; i++) {
+        const json_t *x = json_array_get(a, (size_t)i);
+        if (!json_is_number(x)) {
+            free(v);
+            return NULL;
+        }
+        v[i] = json_number_value(x);
+    }
+    return v;
+}
+
 /* The FP32 accuracy job of one (model, dataset) pair; it also writes every
 ** expression's logits to ref_path, the reference of the quantized passes. */
 typedef struct acc_job {
@@ -377,9 +420,12 @@ static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     ev_ctx e;
     mt_acc acc;
     int rc = -1;
+    double *iou = iou_alloc(j->data, err, errlen);
+    if (!iou) return -1;
     FILE *ref = fopen(j->ref_path, "wb");
     if (!ref) {
         snprintf(err, errlen, "%s: cannot write the fp32 reference: %s", j->ref_path, strerror(errno));
+        free(iou);
         return -1;
     }
     /* an fp32 process: hold the weights once, packed (lavt.h) */
@@ -387,11 +433,12 @@ static int acc_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
         memset(&e, 0, sizeof e);
     } else if (ev_init(&e, j->model, acc_threads())) {
         snprintf(err, errlen, "out of memory preparing the accuracy pass");
-    } else if (ev_accuracy(&e, j->data, &acc, ref, NULL, NULL, &interrupted, err, errlen) == 0) {
+    } else if (ev_accuracy(&e, j->data, &acc, ref, NULL, NULL, iou, &interrupted, err, errlen) == 0) {
         for (int k = 0; k < MT_NMETRICS; k++) json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
         json_object_set_new(rec, "expressions", json_integer(mt_count(&acc)));
-        rc = 0;
+        rc = iou_put(rec, iou, mt_count(&acc), err, errlen);
     }
+    free(iou);
     if (fclose(ref) != 0 && rc == 0) {
         snprintf(err, errlen, "%s: cannot write the fp32 reference (disk full?)", j->ref_path);
         rc = -1;
@@ -434,7 +481,7 @@ static int sim_pass(quant_job *j, qm_state *q, float **buf, size_t *n, double *m
     } else if (qm_apply(j->model, q, err, errlen) == 0) {
         if (ev_init(&e, j->model, acc_threads()))
             snprintf(err, errlen, "out of memory preparing the simulated accuracy pass");
-        else if (ev_accuracy(&e, j->data, &acc, f, NULL, NULL, &interrupted, err, errlen) == 0)
+        else if (ev_accuracy(&e, j->data, &acc, f, NULL, NULL, NULL, &interrupted, err, errlen) == 0)
             rc = 0;
         ev_free(&e);
         qm_detach(j->model);
@@ -495,10 +542,16 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     size_t nsim = 0, intlen = 0;
     double sim_miou = NAN;
     FILE *fint = NULL;
+    double *iou = j->speed_only ? NULL : iou_alloc(j->data, err, errlen);
+    if (!j->speed_only && !iou) {
+        qm_free(q);
+        return -1;
+    }
     if (integer && (sim_pass(j, q, &simlg, &nsim, &sim_miou, err, errlen) ||
                     !(fint = open_memstream(&intmem, &intlen)))) {
         if (!err[0]) snprintf(err, errlen, "out of memory keeping the integer pass's logits");
         free(simlg);
+        free(iou);
         qm_free(q);
         return -1;
     }
@@ -510,7 +563,7 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
             rc = 0;
         } else if (ev_init(&e, j->model, acc_threads())) {
             snprintf(err, errlen, "out of memory preparing the accuracy pass");
-        } else if (ev_accuracy(&e, j->data, &acc, fint, j->ref, &ag, &interrupted, err, errlen) == 0 &&
+        } else if (ev_accuracy(&e, j->data, &acc, fint, j->ref, &ag, iou, &interrupted, err, errlen) == 0 &&
                    !qm_exec_error(q)) {
             for (int k = 0; k < MT_NMETRICS; k++)
                 json_object_set_new(rec, mt_metrics[k].name, jnum(mt_value(&acc, k)));
@@ -518,7 +571,7 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
             json_object_set_new(rec, "fp_agreement", jnum(ev_fp_agreement(&ag)));
             double sq = ev_logit_sqnr_db(&ag);
             json_object_set_new(rec, "logit_sqnr_db", jnum(isinf(sq) ? NAN : sq));
-            rc = 0;
+            rc = iou_put(rec, iou, mt_count(&acc), err, errlen);
             if (integer) {
                 /* the masks of the integer pass against the simulated pass's */
                 rc = -1;
@@ -555,6 +608,7 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
     if (fint) fclose(fint);
     free(intmem);
     free(simlg);
+    free(iou);
     qm_detach(j->model);
     qm_free(q);
     return rc;
@@ -782,6 +836,7 @@ typedef struct pairstate {
     char model_err[2048], data_err[2048], acc_err[2200];
     const char *acc_exit;          /* exit_reason of a failed accuracy job */
     double acc[MT_NMETRICS];
+    double *iou;                   /* fp32: each expression's IoU (nexpr), or NULL */
     int nexpr, acc_ok;
     int speed_only;                /* random weights (lavt_speed_only): no accuracy jobs */
     float *ref;                    /* fp32 logits of every expression */
@@ -791,6 +846,7 @@ typedef struct pairstate {
     char q_err[2200];
     const char *q_exit;
     double q_acc[MT_NMETRICS], q_agree, q_sqnr, q_calib_s, q_weight_bytes, q_sim_agree, q_sim_miou;
+    double *q_iou;                 /* each expression's IoU (nexpr), or NULL */
     char *q_state;                 /* quantizer parameters (JSON) */
 } pairstate;
 
@@ -817,6 +873,8 @@ static void prepare_quant(pairstate *ps, const suite *s, const suite_config *c, 
     ps->cur_bits = c->bits;
     free(ps->q_state);
     ps->q_state = NULL;
+    free(ps->q_iou);
+    ps->q_iou = NULL;
     ps->q_ok = 0;
     ps->q_err[0] = 0;
     ps->q_exit = "error";
@@ -839,6 +897,7 @@ static void prepare_quant(pairstate *ps, const suite *s, const suite_config *c, 
         ps->q_sim_agree = jget(r.rec, "sim_agreement");
         ps->q_sim_miou = jget(r.rec, "sim_miou");
         ps->q_weight_bytes = jget(r.rec, "weight_bytes");
+        ps->q_iou = iou_get(r.rec, ps->nexpr);
         const char *st = json_string_value(json_object_get(r.rec, "state"));
         ps->q_state = st ? strdup(st) : NULL;
         ps->q_ok = ps->q_state != NULL;
@@ -890,6 +949,8 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
     ps->cur_method = ps->cur_bits = -2;   /* the quantized results belong to the pair */
     free(ps->ref);
     ps->ref = NULL;
+    free(ps->iou);
+    ps->iou = NULL;
     ds_free(ps->data);
     ps->data = NULL;
     ps->cur_dataset = c->dataset;
@@ -928,6 +989,7 @@ static void prepare_pair(pairstate *ps, const suite *s, const suite_config *c, c
         if (r.ok) {
             for (int k = 0; k < MT_NMETRICS; k++) ps->acc[k] = jget(r.rec, mt_metrics[k].name);
             ps->nexpr = (int)jget(r.rec, "expressions");
+            ps->iou = iou_get(r.rec, ps->nexpr);
             ps->ref = read_ref(path, (size_t)ps->nexpr * ev_ref_floats(lavt_get_config(ps->model)),
                                ps->acc_err, sizeof ps->acc_err);
             ps->acc_ok = ps->ref != NULL;
@@ -1062,6 +1124,7 @@ int runner_main(int argc, char **argv)
         const char *exit_reason = !error ? "ok" : error == ps.acc_err ? ps.acc_exit
                                 : error == ps.q_err ? ps.q_exit : "error";
         const double *acc = quantized ? ps.q_acc : ps.acc;
+        const double *iou = quantized ? ps.q_iou : ps.iou;
 
         jobres r;
         memset(&r, 0, sizeof r);
@@ -1098,7 +1161,7 @@ int runner_main(int argc, char **argv)
             int n = (int)json_array_size(la);
             const char *t = json_string_value(json_object_get(r.rec, "tier"));
             if (t) tier = t;
-            size_t maxs = (size_t)n * (1 + MEASURE_NCOUNTERS);
+            size_t maxs = (size_t)n * (1 + MEASURE_NCOUNTERS) + (iou ? (size_t)ps.nexpr : 0);
             smp = calloc(maxs ? maxs : 1, sizeof *smp);
             vals = calloc(n ? (size_t)n : 1, sizeof *vals);
             for (int i = 0; i < n && smp && vals; i++) {
@@ -1106,6 +1169,7 @@ int runner_main(int argc, char **argv)
                 smp[ns++] = (store_sample){"latency_ms", i, vals[i]};
             }
             if (n > 0 && vals) lat = summarise(vals, n);
+            for (int i = 0; iou && smp && i < ps.nexpr; i++) smp[ns++] = (store_sample){"iou", i, iou[i]};
             for (int k = 0; k < MT_NMETRICS; k++)
                 METRIC(mt_metrics[k].name, acc[k], 0, mt_metrics[k].unit);
             METRIC("expressions", ps.nexpr, ps.speed_only, "count");
@@ -1184,6 +1248,8 @@ int runner_main(int argc, char **argv)
     lavt_free(ps.model);
     ds_free(ps.data);
     free(ps.ref);
+    free(ps.iou);
+    free(ps.q_iou);
     free(ps.q_state);
     store_close(db);
     free(cfgs);

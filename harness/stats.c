@@ -223,3 +223,28 @@ int stats_changepoints(const double *y, int n, int min_seg, double min_rel, int 
     free(c.tmp);
     return c.ncp;
 }
+
+int stats_paired_diff(const double *a, const double *b, int n, stats_paired *out)
+{
+    memset(out, 0, sizeof *out);
+    out->mean = out->lo = out->hi = NAN;
+    if (n < 1) return -1;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        sum += a[i] - b[i];
+        out->above += a[i] > b[i];
+        out->below += a[i] < b[i];
+    }
+    out->n = n;
+    out->mean = sum / n;
+    if (n < 2) return 0;
+    double ss = 0;   /* two passes: the differences are tiny next to a and b */
+    for (int i = 0; i < n; i++) {
+        double d = a[i] - b[i] - out->mean;
+        ss += d * d;
+    }
+    double half = 1.959963984540054 * sqrt(ss / (n - 1) / n);
+    out->lo = out->mean - half;
+    out->hi = out->mean + half;
+    return 0;
+}

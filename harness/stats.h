@@ -3,7 +3,8 @@
 **
 ** Owns the summary statistics of raw samples (median, quantiles, MAD), the
 ** Mann-Whitney U test used to decide whether two latency sample sets differ,
-** and a change-point detector for a history series. Plain functions over
+** the paired difference of two measurements of the same items (two methods'
+** IoU on each expression), and a change-point detector for a history series. Plain functions over
 ** double arrays; inputs are never modified (sorting works on copies).
 ** NaN inputs are not supported: callers drop unavailable values first.
 */
@@ -36,6 +37,20 @@ typedef struct stats_mw {
 ** the normal approximation with tie correction and continuity correction.
 ** Returns 0, or -1 when a group is empty or memory runs out. */
 int stats_mann_whitney(const double *a, int na, const double *b, int nb, stats_mw *out);
+
+/* Paired comparison of a[i] with b[i], the same n items measured twice
+** (each expression's IoU under two methods): the mean of a - b and its 95%
+** confidence interval mean +- 1.96 s / sqrt(n), s the standard deviation of
+** the differences (normal approximation: sound when many items differ; when
+** only a handful do, above and below say so). */
+typedef struct stats_paired {
+    int n;
+    double mean, lo, hi;   /* lo = hi = NaN when n < 2 */
+    int above, below;      /* items with a > b, a < b */
+} stats_paired;
+
+/* Returns 0, or -1 when n < 1. */
+int stats_paired_diff(const double *a, const double *b, int n, stats_paired *out);
 
 /* Change points of series y[n] by binary segmentation on medians: a
 ** segment is split at the point that minimises the summed absolute

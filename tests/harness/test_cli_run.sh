@@ -101,6 +101,9 @@ check "run.board from --board" test "$(q "$db" "select board from run where id=$
 check "run.suite_text is the suite file" test "$(q "$db" "select suite_text from run where id=$run")" = "$(cat "$tmp/iso.yaml")"
 check "config.timeout_s recorded (default 600)" test "$(q "$db" "select distinct timeout_s from config where run_id=$run")" = 600.0
 check "latency samples stored" test "$(q "$db" "select count(*) from sample s join config c on c.id=s.config_id where c.run_id=$run and s.name='latency_ms'")" = 6
+# each expression's IoU (what `risq report` pairs methods on): one sample per
+# expression, in order, whose mean is the stored mIoU
+check "per-expression IoU: one sample per expression, mean = miou" test "$(q "$db" "select count(*) from config c join metric e on e.config_id=c.id and e.name='expressions' join metric m on m.config_id=c.id and m.name='miou' where c.run_id=$run and e.value > 0 and (select count(*) from sample s where s.config_id=c.id and s.name='iou') = e.value and (select max(idx) from sample s where s.config_id=c.id and s.name='iou') = e.value - 1 and abs((select 100 * avg(value) from sample s where s.config_id=c.id and s.name='iou') - m.value) < 1e-9")" = 2
 
 # 2b'. isa targets: auto is stored under the variant it picked, scalar as
 # scalar, and an isa this build cannot run fails its configuration only
@@ -144,7 +147,7 @@ for tier in timer software hardware; do
     tc=$(q "$db" "select count(*) from metric m join config c on c.id=m.config_id where c.run_id=$r and m.name='task_clock_ms' and m.value > 0")
     case $tier in
       timer) check "timer: cycles, instructions, task_clock NULL" test "$nulls/$tc" = 4/0
-             check "timer: only latency samples" test "$(q "$db" "select group_concat(distinct s.name) from sample s join config c on c.id=s.config_id where c.run_id=$r")" = latency_ms ;;
+             check "timer: only latency samples (and IoUs)" test "$(q "$db" "select group_concat(distinct s.name) from sample s join config c on c.id=s.config_id where c.run_id=$r and s.name != 'iou'")" = latency_ms ;;
       software) check "software: task_clock_ms measured, cycles NULL" test "$nulls/$tc" = 4/2
              check "software: per-repetition task_clock samples" test "$(q "$db" "select count(*) from sample s join config c on c.id=s.config_id where c.run_id=$r and s.name='task_clock_ms'")" = 6 ;;
       hardware) check "hardware: cycles and instructions measured" test "$nulls" = 0 ;;
@@ -286,6 +289,7 @@ check "speed-only model: run exits 0" test $? -eq 0
 check "speed-only model: the note says why accuracy is missing" grep -q "rnd has random weights (speed-only model)" "$tmp/out"
 check "speed-only model: rows say ok (speed only)" test "$(grep -c "ok (speed only)$" "$tmp/out")" -eq 2
 check "speed-only model: accuracy metrics are NULL, never 0" test "$(q "$sdb" "select count(*) from metric where name in ('miou', 'oiou', 'prec@0.5', 'expressions', 'fp_agreement', 'logit_sqnr_db') and value is null")/$(q "$sdb" "select count(*) from metric where name in ('miou', 'oiou', 'prec@0.5', 'expressions', 'fp_agreement', 'logit_sqnr_db') and value is not null")" = "10/0"
+check "speed-only model: no per-expression IoU samples" test "$(q "$sdb" "select count(*) from sample where name = 'iou'")" = 0
 check "speed-only model: latency and calib_s measured" test "$(q "$sdb" "select count(*) from metric where (name = 'latency_ms' or name = 'calib_s') and value > 0")" -eq 3
 
 # ------------------------------------------------- 3. the trained model ---
@@ -330,6 +334,7 @@ YAML
   "$risq" run "$tmp/int.yaml" --db "$tmp/int.sqlite" --zoo models/zoo -q >"$tmp/out" 2>&1
   rc=$?
   check "int:ptq4ris run exits 0" test $rc -eq 0
+  check "int:ptq4ris: one IoU sample per expression" test "$(q "$tmp/int.sqlite" "select count(*) from sample where name='iou'")" = "$(q "$tmp/int.sqlite" "select cast(value as int) from v_results where metric='expressions'")"
   v() { q "$tmp/int.sqlite" "select value from v_results where method='int:ptq4ris' and metric='$1'"; }
   check "int:ptq4ris: sim_agreement >= 99.9 % ($(v sim_agreement))" awk -v a="$(v sim_agreement)" 'BEGIN { exit !(a >= 99.9 && a <= 100) }'
   # few expressions here, so one pixel moves mIoU by ~0.04: a loose bound (the

@@ -139,6 +139,92 @@ static json_t *find_trend(json_t *root, const char *machine, const char *bits, i
     return NULL;
 }
 
+/* The paired section: one run, FP32 and three W4A4 methods on the same 40
+** expressions; "good" is FP32 everywhere, "bad" loses 0.1 IoU on 10 of them
+** (mIoU -2.5 points), "old" has no per-expression samples. */
+static void check_paired(const char *dir)
+{
+    char path[400], err[512];
+    snprintf(path, sizeof path, "%s/paired.sqlite", dir);
+    unlink(path);
+    store *s;
+    if (store_open(path, &s, err, sizeof err)) {
+        CHECK(0, "paired: store_open");
+        return;
+    }
+    store_run_info ri;
+    memset(&ri, 0, sizeof ri);
+    ri.suite = "paired";
+    snprintf(ri.machine.cpu_model, sizeof ri.machine.cpu_model, "test-cpu");
+    store_machine_fingerprint(&ri.machine);
+    ri.build = (store_build){"feedface", 0, "gcc test", "-O2"};
+    int64_t run;
+    int ok = store_begin_run(s, &ri, &run, err, sizeof err) == 0;
+    static const struct { const char *method, *bits; double loss; int nloss, samples; } cf[] = {
+        {"fp32", "fp32", 0, 0, 1}, {"good", "W4A4", 0, 0, 1}, {"bad", "W4A4", 0.1, 10, 1}, {"old", "W4A4", 0.5, 40, 0}};
+    for (int i = 0; ok && i < 4; i++) {
+        store_config c;
+        memset(&c, 0, sizeof c);
+        c.model = "m";
+        c.dataset = "d";
+        c.method = cf[i].method;
+        c.bits = cf[i].bits;
+        c.isa = "scalar";
+        c.threads = 1;
+        c.status = "ok";
+        store_sample smp[40];
+        double sum = 0;
+        for (int e = 0; e < 40; e++) {
+            double v = 0.3 + 0.015 * e - (e % 4 == 1 && e / 4 < cf[i].nloss ? cf[i].loss : 0);
+            if (cf[i].nloss == 40) v = 0.3 + 0.015 * e - cf[i].loss;
+            smp[e] = (store_sample){"iou", e, v};
+            sum += v;
+        }
+        store_metric m[1] = {{"miou", 100 * sum / 40, 0, "%"}};
+        ok = store_add_config(s, run, &c, m, 1, smp, cf[i].samples ? 40 : 0, NULL, err, sizeof err) == 0;
+    }
+    if (ok) store_end_run(s, run, "ok", err, sizeof err);
+    CHECK(ok, "paired: history written");
+    char *js = ok ? render(store_sqlite(s), REPORT_JSON) : NULL;
+    json_t *root = js ? json_loads(js, 0, NULL) : NULL;
+    json_t *p = json_object_get(root, "paired");
+    CHECK(json_array_size(p) == 3, "paired: one row per W4A4 method (fp32 is the reference)");
+    json_t *good = NULL, *bad = NULL, *old = NULL;
+    for (size_t i = 0; i < json_array_size(p); i++) {
+        json_t *r = json_array_get(p, i);
+        const char *m = json_string_value(json_object_get(r, "method"));
+        if (m && !strcmp(m, "good")) good = r;
+        if (m && !strcmp(m, "bad")) bad = r;
+        if (m && !strcmp(m, "old")) old = r;
+    }
+    #define RV(r, k) json_real_value(json_object_get(r, k))
+    CHECK(good && !strcmp(json_string_value(json_object_get(good, "vs")), "bad") &&
+              fabs(RV(good, "diff") - 2.5) < 1e-9 && RV(good, "lo") > 0 &&
+              !strcmp(json_string_value(json_object_get(good, "verdict")), "better"),
+          "paired: the best method against the runner-up, +2.5 points, interval above 0");
+    CHECK(good && fabs(RV(good, "vs_fp32")) < 1e-9 && RV(good, "fp32_lo") == 0 && RV(good, "fp32_hi") == 0,
+          "paired: identical to FP32 on every expression, a zero-width interval");
+    /* d = -0.1 on 10 of 40: sd = sqrt((10 * .075^2 + 30 * .025^2) / 39),
+    ** half width 1.959964 sd / sqrt(40) = .01535 -> 1.535 points */
+    double sd = sqrt((10 * 0.075 * 0.075 + 30 * 0.025 * 0.025) / 39), half = 100 * 1.959964 * sd / sqrt(40.0);
+    CHECK(bad && !strcmp(json_string_value(json_object_get(bad, "vs")), "good") &&
+              fabs(RV(bad, "diff") + 2.5) < 1e-9 && fabs(RV(bad, "hi") - (-2.5 + half)) < 1e-3 &&
+              json_integer_value(json_object_get(bad, "below")) == 10 &&
+              json_integer_value(json_object_get(bad, "above")) == 0 &&
+              !strcmp(json_string_value(json_object_get(bad, "verdict")), "worse"),
+          "paired: 10 expressions worse, -2.5 points, interval by hand, verdict worse");
+    CHECK(old && json_is_null(json_object_get(old, "diff")) && json_is_null(json_object_get(old, "above")) &&
+              !strcmp(json_string_value(json_object_get(old, "verdict")), "-"),
+          "paired: a configuration without samples has no comparison");
+    #undef RV
+    json_decref(root);
+    free(js);
+    char *tab = ok ? render(store_sqlite(s), REPORT_TABLE) : NULL;
+    CHECK(tab && strstr(tab, "== Methods paired over expressions"), "paired: the text report has the section");
+    free(tab);
+    store_close(s);
+}
+
 int main(int argc, char **argv)
 {
     char dir[256], db_path[300], err[512];
@@ -255,6 +341,7 @@ int main(int argc, char **argv)
     CHECK(cli("report", "--db", missing, (char *)NULL) == 2 && access(missing, F_OK) != 0,
           "missing DB exits 2 and is not created");
     unlink(out);
+    check_paired(dir);
     if (!keep) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

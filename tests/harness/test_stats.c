@@ -98,6 +98,30 @@ int main(void)
     CHECK(stats_changepoints(spike, 9, 2, 0.05, cp, 8) == 0, "one outlier is not a level change (min_seg 2)");
     CHECK(stats_changepoints(step, 3, 2, 0.05, cp, 8) == 0, "too short a series has none");
 
+    /* paired differences: by hand, d = {0, .1, .2, -.2}: mean .025, s^2 =
+    ** .0875 / 3, half width 1.959964 * sqrt(s^2 / 4) = .167364 */
+    stats_paired pd;
+    double pa[] = {0.5, 0.7, 0.9, 0.4}, pb[] = {0.5, 0.6, 0.7, 0.6};
+    CHECK(stats_paired_diff(pa, pb, 4, &pd) == 0 && pd.n == 4 && NEAR(pd.mean, 0.025, 1e-12),
+          "paired: mean of the differences");
+    CHECK(NEAR(pd.lo, 0.025 - 0.167364, 1e-6) && NEAR(pd.hi, 0.025 + 0.167364, 1e-6),
+          "paired: 95%% interval by hand");
+    CHECK(pd.above == 2 && pd.below == 1, "paired: 2 items above, 1 below, 1 equal");
+    CHECK(stats_paired_diff(pb, pa, 4, &pd) == 0 && NEAR(pd.mean, -0.025, 1e-12) && pd.above == 1 &&
+          pd.below == 2 && NEAR(pd.hi, -0.025 + 0.167364, 1e-6), "paired: swapping the sides negates");
+    CHECK(stats_paired_diff(pa, pa, 4, &pd) == 0 && pd.mean == 0 && pd.lo == 0 && pd.hi == 0 &&
+          pd.above == 0 && pd.below == 0, "paired: identical measurements, a zero-width interval at 0");
+    double pc[10], pe[10];
+    for (int i = 0; i < 10; i++) {
+        pe[i] = 0.5;
+        pc[i] = 0.5 + (i == 3 ? 0.02 : 0.01);
+    }
+    CHECK(stats_paired_diff(pc, pe, 10, &pd) == 0 && pd.lo > 0 && pd.above == 10,
+          "paired: a consistent gain has an interval above 0");
+    CHECK(stats_paired_diff(pa, pb, 1, &pd) == 0 && isnan(pd.lo) && isnan(pd.hi) && pd.mean == 0,
+          "paired: one item has no interval");
+    CHECK(stats_paired_diff(pa, pb, 0, &pd) == -1 && isnan(pd.mean), "paired: no items is an error");
+
     printf("%d passed, %d failed\n", npass, nfail);
     return nfail ? 1 : 0;
 }
