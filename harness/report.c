@@ -780,7 +780,9 @@ static int build_paired(sqlite3 *db, const hist *h, report_table **out)
                     fp.iou = load_iou(db, o->id, &fp.n);
                 }
             }
-            /* the best and the runner-up among members with samples */
+            /* the best and the runner-up among members with samples; a
+            ** group without any (kernel benchmarks, speed-only models, runs
+            ** from before the samples) is not listed */
             int best = -1, second = -1;
             for (int q = 0; q < nm; q++) {
                 if (!mem[q].iou || isnan(mem[q].c->miou)) continue;
@@ -791,7 +793,7 @@ static int build_paired(sqlite3 *db, const hist *h, report_table **out)
                     second = q;
                 }
             }
-            for (int q = 0; ok && q < nm; q++) {
+            for (int q = 0; ok && best >= 0 && q < nm; q++) {
                 char mi[32], fd[32], flo[32], fhi[32], d[32], lo[32], hi[32], ab[16] = "-", be[16] = "-";
                 stats_paired pf, pv;
                 const pmember *vs = q == best ? (second >= 0 ? &mem[second] : NULL) : best >= 0 ? &mem[best] : NULL;

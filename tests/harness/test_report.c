@@ -141,7 +141,8 @@ static json_t *find_trend(json_t *root, const char *machine, const char *bits, i
 
 /* The paired section: one run, FP32 and three W4A4 methods on the same 40
 ** expressions; "good" is FP32 everywhere, "bad" loses 0.1 IoU on 10 of them
-** (mIoU -2.5 points), "old" has no per-expression samples. */
+** (mIoU -2.5 points), "old" has no per-expression samples; W8A8 has no
+** samples at all. */
 static void check_paired(const char *dir)
 {
     char path[400], err[512];
@@ -161,8 +162,9 @@ static void check_paired(const char *dir)
     int64_t run;
     int ok = store_begin_run(s, &ri, &run, err, sizeof err) == 0;
     static const struct { const char *method, *bits; double loss; int nloss, samples; } cf[] = {
-        {"fp32", "fp32", 0, 0, 1}, {"good", "W4A4", 0, 0, 1}, {"bad", "W4A4", 0.1, 10, 1}, {"old", "W4A4", 0.5, 40, 0}};
-    for (int i = 0; ok && i < 4; i++) {
+        {"fp32", "fp32", 0, 0, 1}, {"good", "W4A4", 0, 0, 1}, {"bad", "W4A4", 0.1, 10, 1}, {"old", "W4A4", 0.5, 40, 0},
+        {"lone", "W8A8", 0, 0, 0}};
+    for (int i = 0; ok && i < 5; i++) {
         store_config c;
         memset(&c, 0, sizeof c);
         c.model = "m";
@@ -188,7 +190,7 @@ static void check_paired(const char *dir)
     char *js = ok ? render(store_sqlite(s), REPORT_JSON) : NULL;
     json_t *root = js ? json_loads(js, 0, NULL) : NULL;
     json_t *p = json_object_get(root, "paired");
-    CHECK(json_array_size(p) == 3, "paired: one row per W4A4 method (fp32 is the reference)");
+    CHECK(json_array_size(p) == 3, "paired: one row per W4A4 method (fp32 is the reference), no W8A8 group");
     json_t *good = NULL, *bad = NULL, *old = NULL;
     for (size_t i = 0; i < json_array_size(p); i++) {
         json_t *r = json_array_get(p, i);
