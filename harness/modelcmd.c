@@ -16,6 +16,7 @@
 #include "harness/cli.h"
 #include "harness/evaluate.h"
 #include "harness/metrics.h"
+#include "harness/stats.h"
 #include "models/lavt.h"
 #include "models/quantize.h"
 
@@ -238,7 +239,9 @@ static const char usage_sens[] =
     "are the network's blocks (text.layerK, vision.patch_embed, vision.stageI,\n"
     "fusion.stageI, decoder); with --by kind the site kinds (weight, act,\n"
     "softmax, gelu, text); with --by site:PREFIX every site of the groups\n"
-    "starting with PREFIX on its own (at most 64).\n"
+    "starting with PREFIX on its own (at most 64). loss_lo ... loss_hi is the\n"
+    "loss's 95% interval, paired over the expressions (a loss whose interval\n"
+    "includes 0 is within the split's noise; --count raises the precision).\n"
     "\n"
     "  --method M         recipe (default ptq4ris)\n"
     "  --bits WxAy        bit setting (default W4A4)\n"
@@ -254,7 +257,7 @@ static const char usage_sens[] =
 
 typedef struct srow {
     char group[64];
-    double miou, agree, calib_s;
+    double miou, lo, hi, agree, calib_s;   /* lo, hi: the loss's 95% interval, points */
 } srow;
 
 static int by_loss(const void *a, const void *b)
@@ -326,13 +329,14 @@ int sensitivity_main(int argc, char **argv)
     float *ref = malloc(nexpr * per * sizeof(float));
     FILE *mem = ref ? fmemopen(ref, nexpr * per * sizeof(float), "wb") : NULL;
     srow *rows = calloc((size_t)ng + 1, sizeof *rows);
+    double *fpiou = malloc((nexpr + 1) * sizeof *fpiou), *qiou = malloc((nexpr + 1) * sizeof *qiou);
     rc = 1;
-    if (!ref || !mem || !rows || ev_init(&e, m, o.threads)) {
+    if (!ref || !mem || !rows || !fpiou || !qiou || ev_init(&e, m, o.threads)) {
         fprintf(stderr, "risq sensitivity: out of memory\n");
         goto out;
     }
     setvbuf(mem, NULL, _IONBF, 0);
-    if (ev_accuracy(&e, eval, &acc, mem, NULL, NULL, NULL, NULL, err, sizeof err)) goto fail;
+    if (ev_accuracy(&e, eval, &acc, mem, NULL, NULL, fpiou, NULL, err, sizeof err)) goto fail;
     fclose(mem);
     mem = NULL;
     double fp = mt_value(&acc, MT_MIOU);
@@ -348,7 +352,7 @@ int sensitivity_main(int argc, char **argv)
         if (qm_calibrate(m, &r, b, cal.s, cal.n, &q, err, sizeof err)) goto fail;
         rows[g].calib_s = now_s() - t0;
         if (qm_apply(m, q, err, sizeof err) ||
-            ev_accuracy(&e, eval, &acc, NULL, ref, &ag, NULL, NULL, err, sizeof err)) {
+            ev_accuracy(&e, eval, &acc, NULL, ref, &ag, qiou, NULL, err, sizeof err)) {
             qm_detach(m);
             qm_free(q);
             goto fail;
@@ -357,16 +361,20 @@ int sensitivity_main(int argc, char **argv)
         qm_free(q);
         rows[g].miou = mt_value(&acc, MT_MIOU);
         rows[g].agree = ev_fp_agreement(&ag);
+        stats_paired pd;
+        stats_paired_diff(fpiou, qiou, (int)nexpr, &pd);
+        rows[g].lo = 100 * pd.lo;
+        rows[g].hi = 100 * pd.hi;
         fprintf(stderr, "  %-20s miou %6.2f\n", rows[g].group, rows[g].miou);
     }
     qsort(rows, (size_t)ng, sizeof *rows, by_loss);
-    printf("%-4s %-20s %8s %9s %13s %9s\n", "rank", "quantized", "miou", "loss", "fp_agreement",
-           "calib_s");
+    printf("%-4s %-20s %8s %9s %8s %8s %13s %9s\n", "rank", "quantized", "miou", "loss", "loss_lo",
+           "loss_hi", "fp_agreement", "calib_s");
     for (int g = 0; g <= ng; g++) {
         if (g == ng) printf("%-4s", "");
         else printf("%-4d", g + 1);
-        printf(" %-20s %8.2f %9.2f %13.2f %9.2f\n", rows[g].group, rows[g].miou, fp - rows[g].miou,
-               rows[g].agree, rows[g].calib_s);
+        printf(" %-20s %8.2f %9.2f %8.2f %8.2f %13.2f %9.2f\n", rows[g].group, rows[g].miou,
+               fp - rows[g].miou, rows[g].lo, rows[g].hi, rows[g].agree, rows[g].calib_s);
     }
     rc = 0;
     goto out;
@@ -377,6 +385,8 @@ out:
     ev_free(&e);
     free(ref);
     free(rows);
+    free(fpiou);
+    free(qiou);
     ev_calib_free(&cal);
     ds_free(eval);
     lavt_free(m);

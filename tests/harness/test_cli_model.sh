@@ -99,17 +99,19 @@ check "sensitivity --by kind exits 0 ($rc)" test $rc -eq 0
 [ $rc -eq 0 ] || cat "$tmp/err"
 check "sensitivity: title names model, method, bits and scope" grep -q "^risq sensitivity: lavt-tiny, ptq4ris W8A8 scope upstream, " "$tmp/s"
 check "sensitivity: fp32 miou line" grep -Eq "^fp32 miou [0-9]+\.[0-9]+$" "$tmp/s"
-check "sensitivity: table header" grep -Eq "^rank +quantized +miou +loss +fp_agreement +calib_s$" "$tmp/s"
+check "sensitivity: table header" grep -Eq "^rank +quantized +miou +loss +loss_lo +loss_hi +fp_agreement +calib_s$" "$tmp/s"
 ranked=$(grep -E "^[1-9][0-9]* +kind:" "$tmp/s")
 check "sensitivity: 5 ranked rows, ranks 1..5" test "$(echo "$ranked" | awk '{print $1}' | tr '\n' ' ')" = "1 2 3 4 5 "
 check "sensitivity: each kind once" test "$(echo "$ranked" | awk '{print $2}' | sort | tr '\n' ' ')" = "kind:act kind:gelu kind:softmax kind:text kind:weight "
-check "sensitivity: an (all) row" grep -Eq "^ +\(all\) +[0-9.-]+ +[0-9.-]+ +[0-9.]+ +[0-9.]+$" "$tmp/s"
+check "sensitivity: an (all) row" grep -Eq "^ +\(all\) +[0-9.-]+ +[0-9.-]+ +[0-9.-]+ +[0-9.-]+ +[0-9.]+ +[0-9.]+$" "$tmp/s"
 fpm=$(sed -nE 's/^fp32 miou ([0-9.]+)$/\1/p' "$tmp/s")
-check "sensitivity: ranked by loss (largest first), loss = fp32 miou - miou, fp_agreement in [0, 100]" \
+check "sensitivity: ranked by loss (largest first), loss = fp32 miou - miou inside its interval, fp_agreement in [0, 100]" \
   awk -v fp="${fpm:-nan}" 'BEGIN { ok = 1; prev = 1e9 }
     $1 ~ /^[0-9]+$/ && $2 ~ /^kind:/ || $1 == "(all)" {
-      miou = ($1 == "(all)") ? $2 : $3; loss = ($1 == "(all)") ? $3 : $4; ag = ($1 == "(all)") ? $4 : $5
+      o = ($1 == "(all)") ? 0 : 1
+      miou = $(2 + o); loss = $(3 + o); lo = $(4 + o); hi = $(5 + o); ag = $(6 + o)
       d = fp - miou - loss; if (d > 0.011 || d < -0.011) ok = 0
+      if (!(lo <= loss + 0.011 && loss <= hi + 0.011 && lo < hi + 1e-9)) ok = 0
       if (ag < 0 || ag > 100) ok = 0
       if ($1 != "(all)") { if (loss > prev + 1e-9) ok = 0; prev = loss }
       n++ }
