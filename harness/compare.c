@@ -306,6 +306,8 @@ typedef struct cfg {
     cfg_metric *m;
     int nlat;
     double *lat;
+    int niou;
+    double *iou;      /* each expression's IoU (samples "iou"), for the mIoU note */
 } cfg;
 
 typedef struct cfgset { cfg *c; int n; } cfgset;
@@ -315,6 +317,7 @@ static void cfgset_free(cfgset *s)
     for (int i = 0; i < s->n; i++) {
         free(s->c[i].m);
         free(s->c[i].lat);
+        free(s->c[i].iou);
     }
     free(s->c);
     s->c = NULL;
@@ -323,7 +326,7 @@ static void cfgset_free(cfgset *s)
 
 static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL, *sm = NULL, *ss = NULL;
+    sqlite3_stmt *st = NULL, *sm = NULL, *ss = NULL, *si = NULL;
     int cap = 0, rc = -1;
     memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(db,
@@ -331,7 +334,9 @@ static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t
             "  FROM config WHERE run_id = ?1 ORDER BY id", -1, &st, NULL) ||
         sqlite3_prepare_v2(db, "SELECT name, value FROM metric WHERE config_id = ?1 ORDER BY name", -1, &sm, NULL) ||
         sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 AND name = 'latency_ms'"
-                               " AND value IS NOT NULL ORDER BY idx", -1, &ss, NULL)) {
+                               " AND value IS NOT NULL ORDER BY idx", -1, &ss, NULL) ||
+        sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 AND name = 'iou'"
+                               " AND value IS NOT NULL ORDER BY idx", -1, &si, NULL)) {
         errf(err, errlen, "cannot read configurations: %s", sqlite3_errmsg(db));
         goto done;
     }
@@ -386,6 +391,18 @@ static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t
             }
             c->lat[c->nlat++] = sqlite3_column_double(ss, 0);
         }
+        sqlite3_reset(si);
+        sqlite3_bind_int64(si, 1, cid);
+        int icap = 0;
+        while (sqlite3_step(si) == SQLITE_ROW) {
+            if (c->niou == icap) {
+                icap = icap ? 2 * icap : 1024;
+                double *ni = realloc(c->iou, (size_t)icap * sizeof *ni);
+                if (!ni) goto oom;
+                c->iou = ni;
+            }
+            c->iou[c->niou++] = sqlite3_column_double(si, 0);
+        }
     }
     rc = 0;
     goto done;
@@ -396,6 +413,7 @@ done:
     sqlite3_finalize(st);
     sqlite3_finalize(sm);
     sqlite3_finalize(ss);
+    sqlite3_finalize(si);
     return rc;
 }
 
@@ -538,6 +556,15 @@ static int compare_metrics(cmp_result *r, const cfg *b, const cfg *c)
         } else if (metrics[k].kind == M_EXACT) {
             double d = vc - vb;
             if (fabs(d) > CMP_EXACT_EPS) mark = (d > 0) == metrics[k].higher_better ? CMP_BETTER : CMP_WORSE;
+            /* accuracy is deterministic, so any change is the code's doing;
+            ** whether the split can tell the two apart is the expressions'
+            ** paired interval (same dataset hash: the same expressions) */
+            stats_paired pd;
+            if (!strcmp(metrics[k].name, "miou") && fabs(d) > CMP_EXACT_EPS && b->niou > 1 &&
+                b->niou == c->niou && !stats_paired_diff(c->iou, b->iou, c->niou, &pd))
+                snprintf(note, sizeof note, "paired over %d expressions: 95%% %+.3f ... %+.3f, %d up, %d down%s",
+                         pd.n, 100 * pd.lo, 100 * pd.hi, pd.above, pd.below,
+                         pd.lo <= 0 && pd.hi >= 0 ? " (within the split's noise)" : "");
         } else if (metrics[k].kind == M_MEMORY) {
             double effect = vb > 0 ? (vc - vb) / vb : 0;
             if (fabs(effect) >= g->memory_regression) mark = effect > 0 ? CMP_WORSE : CMP_BETTER;
@@ -957,15 +984,17 @@ static const char usage_compare[] =
     "same suite on the same machine.\n"
     "\n"
     "Accuracy metrics (miou, oiou, prec@X, fp_agreement, logit_sqnr_db) change when\n"
-    "they move by more than 1e-9. latency_ms is worse/better when a two-sided\n"
-    "Mann-Whitney U test on the raw samples gives p < alpha and the medians differ\n"
-    "by at least the minimum effect. weight_bytes and arena_bytes change when they\n"
-    "change; rss_kb (memory of the speed pass) when it moves by at least the\n"
-    "minimum memory effect. Marks: better, worse, ~ (no significant\n"
-    "change), n/c (not comparable), NEW-FAIL, FIXED, failing. Gates (from --suite,\n"
-    "else the candidate run's stored suite, else defaults: alpha 0.05, effect 5%,\n"
-    "memory effect 5%) check each quantized configuration's mIoU drop against\n"
-    "FP32 of the same run.\n"
+    "they move by more than 1e-9 (the runs are deterministic); a changed miou's note\n"
+    "gives the change paired over the expressions (95% interval, expressions up and\n"
+    "down), which says whether the split could tell the two apart. latency_ms is\n"
+    "worse/better when a two-sided Mann-Whitney U test on the raw samples gives\n"
+    "p < alpha and the medians differ by at least the minimum effect. weight_bytes\n"
+    "and arena_bytes change when they change; rss_kb (memory of the speed pass)\n"
+    "when it moves by at least the minimum memory effect. Marks: better, worse,\n"
+    "~ (no significant change), n/c (not comparable), NEW-FAIL, FIXED, failing.\n"
+    "Gates (from --suite, else the candidate run's stored suite, else defaults:\n"
+    "alpha 0.05, effect 5%, memory effect 5%) check each quantized\n"
+    "configuration's mIoU drop against FP32 of the same run.\n"
     "\n"
     "  --db PATH          results history (default " STORE_DEFAULT_PATH ")\n"
     "  -b, --baseline REF baseline run\n"
