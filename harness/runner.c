@@ -836,7 +836,7 @@ typedef struct pairstate {
     char model_err[2048], data_err[2048], acc_err[2200];
     const char *acc_exit;          /* exit_reason of a failed accuracy job */
     double acc[MT_NMETRICS];
-    double *iou;                   /* fp32: each expression's IoU (nexpr), or NULL */
+    double *iou;                   /* fp32: each expression's IoU (nexpr); NULL once stored */
     int nexpr, acc_ok;
     int speed_only;                /* random weights (lavt_speed_only): no accuracy jobs */
     float *ref;                    /* fp32 logits of every expression */
@@ -846,7 +846,7 @@ typedef struct pairstate {
     char q_err[2200];
     const char *q_exit;
     double q_acc[MT_NMETRICS], q_agree, q_sqnr, q_calib_s, q_weight_bytes, q_sim_agree, q_sim_miou;
-    double *q_iou;                 /* each expression's IoU (nexpr), or NULL */
+    double *q_iou;                 /* each expression's IoU (nexpr); NULL once stored */
     char *q_state;                 /* quantizer parameters (JSON) */
 } pairstate;
 
@@ -1227,6 +1227,13 @@ int runner_main(int argc, char **argv)
         if (store_add_config(db, run_id, &sc, m, error ? 0 : nm, smp, error ? 0 : ns, NULL, err, sizeof err)) {
             fprintf(stderr, "risq run: %s\n", err);
             failed++;
+        } else if (!error && iou) {
+            /* the IoUs are the accuracy pass's, the same for every target:
+            ** kept once, with the first configuration stored (~40 bytes
+            ** per expression) */
+            double **own = quantized ? &ps.q_iou : &ps.iou;
+            free(*own);
+            *own = NULL;
         }
         print_row(s->models[c->model], s->datasets[c->dataset].label, method, bits, isa, c->threads,
                   ps.acc_ok && (!quantized || ps.q_ok) ? acc : NULL, error ? NULL : &lat,
