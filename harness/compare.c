@@ -324,6 +324,25 @@ static void cfgset_free(cfgset *s)
     s->n = 0;
 }
 
+/* The values statement st (bound to a config id) returns, in order, into
+** *v (malloc'd, *n of them).  -1 when out of memory. */
+static int read_samples(sqlite3_stmt *st, int64_t cid, double **v, int *n)
+{
+    int cap = 0;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, cid);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            double *nv = realloc(*v, (size_t)cap * sizeof *nv);
+            if (!nv) return -1;
+            *v = nv;
+        }
+        (*v)[(*n)++] = sqlite3_column_double(st, 0);
+    }
+    return 0;
+}
+
 static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL, *sm = NULL, *ss = NULL, *si = NULL;
@@ -379,30 +398,7 @@ static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t
             m->is_null = sqlite3_column_type(sm, 1) == SQLITE_NULL;
             m->v = m->is_null ? NAN : sqlite3_column_double(sm, 1);
         }
-        sqlite3_reset(ss);
-        sqlite3_bind_int64(ss, 1, cid);
-        int lcap = 0;
-        while (sqlite3_step(ss) == SQLITE_ROW) {
-            if (c->nlat == lcap) {
-                lcap = lcap ? 2 * lcap : 32;
-                double *nl = realloc(c->lat, (size_t)lcap * sizeof *nl);
-                if (!nl) goto oom;
-                c->lat = nl;
-            }
-            c->lat[c->nlat++] = sqlite3_column_double(ss, 0);
-        }
-        sqlite3_reset(si);
-        sqlite3_bind_int64(si, 1, cid);
-        int icap = 0;
-        while (sqlite3_step(si) == SQLITE_ROW) {
-            if (c->niou == icap) {
-                icap = icap ? 2 * icap : 1024;
-                double *ni = realloc(c->iou, (size_t)icap * sizeof *ni);
-                if (!ni) goto oom;
-                c->iou = ni;
-            }
-            c->iou[c->niou++] = sqlite3_column_double(si, 0);
-        }
+        if (read_samples(ss, cid, &c->lat, &c->nlat) || read_samples(si, cid, &c->iou, &c->niou)) goto oom;
     }
     rc = 0;
     goto done;
