@@ -572,7 +572,7 @@ static int quant_job_fn(void *ctx, json_t *rec, char *err, size_t errlen)
             double sq = ev_logit_sqnr_db(&ag);
             json_object_set_new(rec, "logit_sqnr_db", jnum(isinf(sq) ? NAN : sq));
             rc = iou_put(rec, iou, mt_count(&acc), err, errlen);
-            if (integer) {
+            if (rc == 0 && integer) {
                 /* the masks of the integer pass against the simulated pass's */
                 rc = -1;
                 if (fclose(fint) != 0 || intlen / sizeof(float) != nsim) {
