@@ -324,38 +324,15 @@ static void cfgset_free(cfgset *s)
     s->n = 0;
 }
 
-/* The values statement st (bound to a config id) returns, in order, into
-** *v (malloc'd, *n of them).  -1 when out of memory. */
-static int read_samples(sqlite3_stmt *st, int64_t cid, double **v, int *n)
-{
-    int cap = 0;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, cid);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            double *nv = realloc(*v, (size_t)cap * sizeof *nv);
-            if (!nv) return -1;
-            *v = nv;
-        }
-        (*v)[(*n)++] = sqlite3_column_double(st, 0);
-    }
-    return 0;
-}
-
 static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL, *sm = NULL, *ss = NULL, *si = NULL;
+    sqlite3_stmt *st = NULL, *sm = NULL;
     int cap = 0, rc = -1;
     memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(db,
             "SELECT id, model, model_hash, dataset, dataset_hash, method, bits, isa, threads, status, error"
             "  FROM config WHERE run_id = ?1 ORDER BY id", -1, &st, NULL) ||
-        sqlite3_prepare_v2(db, "SELECT name, value FROM metric WHERE config_id = ?1 ORDER BY name", -1, &sm, NULL) ||
-        sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 AND name = 'latency_ms'"
-                               " AND value IS NOT NULL ORDER BY idx", -1, &ss, NULL) ||
-        sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 AND name = 'iou'"
-                               " AND value IS NOT NULL ORDER BY idx", -1, &si, NULL)) {
+        sqlite3_prepare_v2(db, "SELECT name, value FROM metric WHERE config_id = ?1 ORDER BY name", -1, &sm, NULL)) {
         errf(err, errlen, "cannot read configurations: %s", sqlite3_errmsg(db));
         goto done;
     }
@@ -398,7 +375,9 @@ static int load_configs(sqlite3 *db, int64_t run, cfgset *out, char *err, size_t
             m->is_null = sqlite3_column_type(sm, 1) == SQLITE_NULL;
             m->v = m->is_null ? NAN : sqlite3_column_double(sm, 1);
         }
-        if (read_samples(ss, cid, &c->lat, &c->nlat) || read_samples(si, cid, &c->iou, &c->niou)) goto oom;
+        if (store_read_samples(db, cid, "latency_ms", &c->lat, &c->nlat) ||
+            store_read_samples(db, cid, "iou", &c->iou, &c->niou))
+            goto oom;
     }
     rc = 0;
     goto done;
@@ -408,8 +387,6 @@ oom:
 done:
     sqlite3_finalize(st);
     sqlite3_finalize(sm);
-    sqlite3_finalize(ss);
-    sqlite3_finalize(si);
     return rc;
 }
 

@@ -324,8 +324,7 @@ int sensitivity_main(int argc, char **argv)
     mt_acc acc;
     ev_agree ag;
     memset(&e, 0, sizeof e);
-    size_t per = ev_ref_floats(lavt_get_config(m)), nexpr = 0;
-    for (int i = 0; i < eval->nsamples; i++) nexpr += (size_t)eval->samples[i].nsent;
+    size_t per = ev_ref_floats(lavt_get_config(m)), nexpr = (size_t)ev_expressions(eval);
     float *ref = malloc(nexpr * per * sizeof(float));
     FILE *mem = ref ? fmemopen(ref, nexpr * per * sizeof(float), "wb") : NULL;
     srow *rows = calloc((size_t)ng + 1, sizeof *rows);

@@ -675,43 +675,9 @@ oom:
 ** quantized method against FP32 and against the best method at those bits
 ** (the best against the runner-up). */
 
-/* Each expression's IoU of configuration id, by idx; NULL when it has none
-** (runs from before the samples were stored, speed-only models). */
-static double *load_iou(sqlite3 *db, long long id, int *n)
-{
-    sqlite3_stmt *st;
-    double *v = NULL;
-    int cap = 0;
-    *n = 0;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 AND name = 'iou' ORDER BY idx",
-                           -1, &st, NULL))
-        return NULL;
-    sqlite3_bind_int64(st, 1, id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 1024;
-            double *nv = realloc(v, (size_t)cap * sizeof *nv);
-            if (!nv) {
-                free(v);
-                v = NULL;
-                *n = 0;
-                break;
-            }
-            v = nv;
-        }
-        v[(*n)++] = sqlite3_column_double(st, 0);
-    }
-    sqlite3_finalize(st);
-    if (!*n) {
-        free(v);
-        v = NULL;
-    }
-    return v;
-}
-
 typedef struct pmember {
     const rcfg *c;
-    double *iou;   /* NULL: no samples */
+    double *iou;   /* its "iou" samples; NULL: none (runs from before them, speed-only models) */
     int n;
 } pmember;
 
@@ -768,7 +734,7 @@ static int build_paired(sqlite3 *db, const hist *h, report_table **out)
                 for (int q = 0; q < nm && !dup; q++) dup = !strcmp(mem[q].c->method, o->method);
                 if (dup) continue;
                 pmember m = {o, NULL, 0};
-                m.iou = load_iou(db, o->id, &m.n);
+                store_read_samples(db, o->id, "iou", &m.iou, &m.n);   /* none: NULL, no comparison */
                 if (isfp) fp = m;
                 else mem[nm++] = m;
             }
@@ -777,7 +743,7 @@ static int build_paired(sqlite3 *db, const hist *h, report_table **out)
                 if (o->ok && (!strcmp(o->bits, "fp32") || !strcmp(o->method, "fp32")) &&
                     !strcmp(o->model, c->model) && !strcmp(o->dataset, c->dataset)) {
                     fp.c = o;
-                    fp.iou = load_iou(db, o->id, &fp.n);
+                    store_read_samples(db, o->id, "iou", &fp.iou, &fp.n);
                 }
             }
             /* the best and the runner-up among members with samples; a

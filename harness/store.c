@@ -827,6 +827,40 @@ fail:
   return -1;
 }
 
+int store_read_samples(sqlite3 *db, int64_t config_id, const char *name,
+                       double **v, int *n){
+  sqlite3_stmt *st = NULL;
+  int cap = 0, rc;
+  *v = NULL;
+  *n = 0;
+  if( sqlite3_prepare_v2(db, "SELECT value FROM sample WHERE config_id = ?1 "
+                         "AND name = ?2 AND value IS NOT NULL ORDER BY idx",
+                         -1, &st, NULL) != SQLITE_OK ){
+    sqlite3_finalize(st);
+    return -1;
+  }
+  sqlite3_bind_int64(st, 1, config_id);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  while( (rc = sqlite3_step(st)) == SQLITE_ROW ){
+    if( *n == cap ){
+      double *nv;
+      cap = cap ? 2*cap : 64;
+      nv = realloc(*v, (size_t)cap * sizeof *nv);
+      if( nv == NULL ) break;
+      *v = nv;
+    }
+    (*v)[(*n)++] = sqlite3_column_double(st, 0);
+  }
+  sqlite3_finalize(st);
+  if( rc != SQLITE_DONE ){
+    free(*v);
+    *v = NULL;
+    *n = 0;
+    return -1;
+  }
+  return 0;
+}
+
 int store_get_baseline(store *s, const char *name, int64_t *run_id,
                        char *err, size_t errlen){
   sqlite3_stmt *st = NULL;

@@ -119,6 +119,13 @@ void store_close(store *s);
 /* Raw SQLite handle for read-only queries (compare, reports). */
 struct sqlite3 *store_sqlite(store *s);
 
+/* The non-NULL samples `name` of configuration config_id, in idx order:
+** *v (malloc'd, NULL when there are none) and *n.  On a bare handle, as
+** `risq compare` and `risq report` read.  0, or -1 when the query fails or
+** memory runs out (then *v is NULL and *n 0). */
+int store_read_samples(struct sqlite3 *db, int64_t config_id, const char *name,
+                       double **v, int *n);
+
 /* Insert (or reuse) the machine and build rows and a new run with status
 ** 'running', a fresh random 128-bit uuid and started_at = now. */
 int store_begin_run(store *s, const store_run_info *ri, int64_t *run_id,

@@ -465,6 +465,18 @@ int main(void){
   c.counter_source = NULL;
   CHECK(store_add_config(s, run, &c, NULL, 0, NULL, 0, &cid2, err, sizeof err) == 0,
         "add failed config without metrics");
+  {
+    double *v = NULL;
+    int n = -1;
+    CHECK(store_read_samples(db, cid, "latency_ms", &v, &n) == 0 && n == 2
+          && v && v[0] == 2.0 && v[1] == 2.5,
+          "read samples: in idx order, the NULL one left out");
+    free(v);
+    CHECK(store_read_samples(db, cid2, "latency_ms", &v, &n) == 0 && n == 0
+          && v == NULL, "read samples: none is 0 and NULL");
+    CHECK(store_read_samples(db, cid, "iou", &v, &n) == 0 && n == 0 && v == NULL,
+          "read samples: another name has none");
+  }
 
   /* error paths: nothing half-written */
   {
