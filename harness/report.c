@@ -672,8 +672,9 @@ oom:
 ** the mean difference is their mIoU difference, and its 95% interval
 ** (stats_paired_diff) says whether the evaluation split could tell them
 ** apart.  Per (model, dataset, bits) of the latest run of each suite, every
-** quantized method against FP32 and against the best method at those bits
-** (the best against the runner-up). */
+** quantized method against FP32 and against a reference: the best method
+** at those bits, or the method --vs names (the reference itself against
+** the best of the others). */
 
 typedef struct pmember {
     const rcfg *c;
@@ -693,7 +694,7 @@ static void paired_cells(const pmember *a, const pmember *b, char *d, char *lo, 
     *out = p;
 }
 
-static int build_paired(sqlite3 *db, const hist *h, report_table **out)
+static int build_paired(sqlite3 *db, const hist *h, const char *vs_method, report_table **out)
 {
     static const char *const head[] = {"suite", "model", "dataset", "bits", "method", "miou", "vs_fp32",
                                        "fp32_lo", "fp32_hi", "vs", "diff", "lo", "hi", "above", "below", "verdict"};
@@ -759,10 +760,16 @@ static int build_paired(sqlite3 *db, const hist *h, report_table **out)
                     second = q;
                 }
             }
+            /* the reference: vs_method when it has samples here, else the best */
+            int ref = best;
+            for (int q = 0; vs_method && q < nm; q++)
+                if (mem[q].iou && !strcmp(mem[q].c->method, vs_method)) ref = q;
             for (int q = 0; ok && best >= 0 && q < nm; q++) {
                 char mi[32], fd[32], flo[32], fhi[32], d[32], lo[32], hi[32], ab[16] = "-", be[16] = "-";
                 stats_paired pf, pv;
-                const pmember *vs = q == best ? (second >= 0 ? &mem[second] : NULL) : best >= 0 ? &mem[best] : NULL;
+                /* the reference itself: against the best of the others */
+                int other = ref == best ? second : best;
+                const pmember *vs = q == ref ? (other >= 0 ? &mem[other] : NULL) : &mem[ref];
                 paired_cells(&mem[q], fp.c ? &fp : NULL, fd, flo, fhi, sizeof fd, &pf);
                 paired_cells(&mem[q], vs, d, lo, hi, sizeof d, &pv);
                 const char *verdict = "-";
@@ -804,7 +811,8 @@ static void write_text(const sections *s, const hist *h, report_format fmt, FILE
     report_table_write(s->bits, fmt, f);
     fprintf(f, "\n%sMethods paired over expressions (latest run per suite)%s\n\n", h2, e2);
     fprintf(f, "Differences in mIoU points with their 95%% interval: vs_fp32 = method - FP32;\n"
-               "diff = method - vs (the best method at these bits; for the best, the runner-up);\n"
+               "diff = method - vs (the best method at these bits, or --vs METHOD; for that\n"
+               "method itself, the best of the others);\n"
                "above/below: expressions where the method's IoU is higher/lower; verdict: the\n"
                "interval excludes 0 (better/worse) or not (~: the split cannot tell them apart).\n\n");
     report_table_write(s->paired, fmt, f);
@@ -1099,7 +1107,7 @@ static void write_html(const hist *h, const trend *t, int nt, const sections *s,
     report_table_write(s->bits, REPORT_HTML, f);
     fputs("<h2>Methods paired over expressions</h2>\n<p class=\"meta\">Differences in mIoU points with "
           "their 95% interval: vs_fp32 = method &minus; FP32; diff = method &minus; vs (the best method at these "
-          "bits; for the best, the runner-up); above/below: expressions where the method's IoU is higher/lower; "
+          "bits, or the one <code>--vs</code> names; for that method itself, the best of the others); above/below: expressions where the method's IoU is higher/lower; "
           "verdict ~: the split cannot tell the two apart.</p>\n",
           f);
     report_table_write(s->paired, REPORT_HTML, f);
@@ -1138,7 +1146,7 @@ static void write_html(const hist *h, const trend *t, int nt, const sections *s,
     fputs("</body>\n</html>\n", f);
 }
 
-int report_render(sqlite3 *db, report_format fmt, FILE *f, char *err, size_t errlen)
+int report_render(sqlite3 *db, report_format fmt, const char *vs, FILE *f, char *err, size_t errlen)
 {
     hist h;
     trend *t = NULL;
@@ -1151,7 +1159,7 @@ int report_render(sqlite3 *db, report_format fmt, FILE *f, char *err, size_t err
         hist_free(&h);
         return -1;
     }
-    if (build_paired(db, &h, &s.paired)) {
+    if (build_paired(db, &h, vs, &s.paired)) {
         snprintf(err, errlen, "out of memory building the report");
         sections_free(&s);
         trends_free(t, nt);
@@ -1174,7 +1182,7 @@ int report_render(sqlite3 *db, report_format fmt, FILE *f, char *err, size_t err
 /* -------------------------------------------------- 6. command line --- */
 
 static const char usage[] =
-    "usage: risq report [--db PATH] [-o table|md|csv|json|html] [--out FILE]\n"
+    "usage: risq report [--db PATH] [-o table|md|csv|json|html] [--out FILE] [--vs METHOD]\n"
     "\n"
     "Summarise the results history: the latest results of each suite, bit-width\n"
     "vs accuracy and latency, methods paired over expressions (each quantized\n"
@@ -1188,6 +1196,8 @@ static const char usage[] =
     "  --db PATH        results history (default " STORE_DEFAULT_PATH ")\n"
     "  -o, --output FMT table (default), md, csv, json or html\n"
     "  --out FILE       write to FILE instead of standard output\n"
+    "  --vs METHOD      in the paired section, compare every method with METHOD\n"
+    "                   (e.g. ptq4ris) instead of the best method at its bits\n"
     "\n"
     "exit status: 0 written, 2 usage or database error\n";
 
@@ -1195,8 +1205,9 @@ int report_main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, 0, 'd'}, {"output", required_argument, 0, 'o'},
-        {"out", required_argument, 0, 'O'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *db_path = STORE_DEFAULT_PATH, *out = NULL;
+        {"out", required_argument, 0, 'O'}, {"vs", required_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *db_path = STORE_DEFAULT_PATH, *out = NULL, *vs = NULL;
     report_format fmt = REPORT_TABLE;
     int c;
     optind = 1;
@@ -1204,6 +1215,7 @@ int report_main(int argc, char **argv)
         switch (c) {
         case 'd': db_path = optarg; break;
         case 'O': out = optarg; break;
+        case 'v': vs = optarg; break;
         case 'o':
             if (report_parse_format(optarg, &fmt)) {
                 fprintf(stderr, "risq report: unknown output format '%s' (table, md, csv, json, html)\n", optarg);
@@ -1229,12 +1241,24 @@ int report_main(int argc, char **argv)
         fprintf(stderr, "risq report: %s\n", err);
         return 2;
     }
+    if (vs) {   /* a typo would silently fall back to the best method */
+        sqlite3_stmt *st = NULL;
+        int found = sqlite3_prepare_v2(store_sqlite(s), "SELECT 1 FROM config WHERE method = ?1 LIMIT 1", -1, &st,
+                                       NULL) == SQLITE_OK &&
+                    sqlite3_bind_text(st, 1, vs, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!found) {
+            fprintf(stderr, "risq report: --vs '%s': no configuration of that method in %s\n", vs, db_path);
+            store_close(s);
+            return 2;
+        }
+    }
     FILE *f = out ? fopen(out, "w") : stdout;
     int rc = 0;
     if (!f) {
         fprintf(stderr, "risq report: cannot write %s\n", out);
         rc = 2;
-    } else if (report_render(store_sqlite(s), fmt, f, err, sizeof err)) {
+    } else if (report_render(store_sqlite(s), fmt, vs, f, err, sizeof err)) {
         fprintf(stderr, "risq report: %s\n", err);
         rc = 2;
     }

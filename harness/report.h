@@ -42,9 +42,11 @@ void report_table_write(const report_table *t, report_format fmt, FILE *f);
 /* HTML-escape s (& < > " ') to f. */
 void report_html_escape(FILE *f, const char *s);
 
-/* Render the history report of the DB to f. Returns 0, or -1 with a
-** message in err. */
-int report_render(struct sqlite3 *db, report_format fmt, FILE *f, char *err, size_t errlen);
+/* Render the history report of the DB to f.  vs: the method the paired
+** section compares every other method with (NULL: the best method at each
+** bit setting).  Returns 0, or -1 with a message in err. */
+int report_render(struct sqlite3 *db, report_format fmt, const char *vs, FILE *f, char *err,
+                  size_t errlen);
 
 /* `risq report` (argv[0] is "report"); returns the exit status. */
 int report_main(int argc, char **argv);

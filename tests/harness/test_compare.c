@@ -444,7 +444,7 @@ int main(void)
               "schema 1: compare with default gates (miou better)");
         cmp_result_free(r);
         FILE *devnull = fopen("/dev/null", "w");
-        CHECK(ok && devnull && report_render(v1, REPORT_HTML, devnull, err, sizeof err) == 0, "schema 1: report renders");
+        CHECK(ok && devnull && report_render(v1, REPORT_HTML, NULL, devnull, err, sizeof err) == 0, "schema 1: report renders");
         if (devnull) fclose(devnull);
         sqlite3_close(v1);
     }

@@ -85,13 +85,13 @@ static int64_t add_run(store *s, const char *board, int k, double lat_fp32, doub
     return run;
 }
 
-static char *render(sqlite3 *db, report_format fmt)
+static char *render_vs(sqlite3 *db, report_format fmt, const char *vs)
 {
     char *buf = NULL, err[512];
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
-    int rc = report_render(db, fmt, f, err, sizeof err);
+    int rc = report_render(db, fmt, vs, f, err, sizeof err);
     fclose(f);
     if (rc) {
         printf("  report_render: %s\n", err);
@@ -99,6 +99,11 @@ static char *render(sqlite3 *db, report_format fmt)
         return NULL;
     }
     return buf;
+}
+
+static char *render(sqlite3 *db, report_format fmt)
+{
+    return render_vs(db, fmt, NULL);
 }
 
 static int cli(const char *first, ...)
@@ -224,6 +229,33 @@ static void check_paired(const char *dir)
     char *tab = ok ? render(store_sqlite(s), REPORT_TABLE) : NULL;
     CHECK(tab && strstr(tab, "== Methods paired over expressions"), "paired: the text report has the section");
     free(tab);
+
+    /* --vs bad: every method against "bad", "bad" against the best other */
+    js = ok ? render_vs(store_sqlite(s), REPORT_JSON, "bad") : NULL;
+    root = js ? json_loads(js, 0, NULL) : NULL;
+    p = json_object_get(root, "paired");
+    good = bad = NULL;
+    for (size_t i = 0; i < json_array_size(p); i++) {
+        json_t *r = json_array_get(p, i);
+        const char *m = json_string_value(json_object_get(r, "method"));
+        if (m && !strcmp(m, "good")) good = r;
+        if (m && !strcmp(m, "bad")) bad = r;
+    }
+    CHECK(good && bad && !strcmp(json_string_value(json_object_get(good, "vs")), "bad") &&
+              fabs(json_real_value(json_object_get(good, "diff")) - 2.5) < 1e-9 &&
+              !strcmp(json_string_value(json_object_get(bad, "vs")), "good") &&
+              fabs(json_real_value(json_object_get(bad, "diff")) + 2.5) < 1e-9,
+          "paired --vs: the named method is the reference, itself against the best of the others");
+    json_decref(root);
+    free(js);
+    js = ok ? render_vs(store_sqlite(s), REPORT_JSON, "nosuch") : NULL;
+    root = js ? json_loads(js, 0, NULL) : NULL;
+    p = json_object_get(root, "paired");
+    CHECK(json_array_size(p) == 3 &&
+              !strcmp(json_string_value(json_object_get(json_array_get(p, 2), "vs")), "good"),
+          "paired --vs: a method not in the group falls back to the best");
+    json_decref(root);
+    free(js);
     store_close(s);
 }
 
@@ -338,6 +370,9 @@ int main(int argc, char **argv)
     CHECK(cli("report", "--db", db_path, "-o", "html", "--out", out, (char *)NULL) == 0 && access(out, R_OK) == 0,
           "risq report -o html --out FILE exits 0");
     CHECK(cli("report", "--db", db_path, "-o", "pdf", (char *)NULL) == 2, "unknown format exits 2");
+    CHECK(cli("report", "--db", db_path, "--vs", "ptq4ris", "--out", out, (char *)NULL) == 0,
+          "--vs a method of the history");
+    CHECK(cli("report", "--db", db_path, "--vs", "ptq4rs", (char *)NULL) == 2, "--vs a method nowhere in it exits 2");
     char missing[320];
     snprintf(missing, sizeof missing, "%s/none.sqlite", dir);
     CHECK(cli("report", "--db", missing, (char *)NULL) == 2 && access(missing, F_OK) != 0,
