@@ -4,8 +4,9 @@
 ** Owns the summary statistics of raw samples (median, quantiles, MAD), the
 ** Mann-Whitney U test used to decide whether two latency sample sets differ,
 ** the paired difference of two measurements of the same items (two methods'
-** IoU on each expression), and a change-point detector for a history series. Plain functions over
-** double arrays; inputs are never modified (sorting works on copies).
+** IoU on each expression), and a change-point detector for a history
+** series.  Plain functions over double arrays; inputs are never modified
+** (sorting works on copies).
 ** NaN inputs are not supported: callers drop unavailable values first.
 */
 #ifndef RISQ_HARNESS_STATS_H
