@@ -486,16 +486,29 @@ oom:
     return -1;
 }
 
-/* FP32 mIoU of the same model/dataset in the same run (NaN if none). */
-static double fp32_miou(const hist *h, const rcfg *q)
+static int is_fp32(const rcfg *c)
+{
+    return !strcmp(c->bits, "fp32") || !strcmp(c->method, "fp32");
+}
+
+/* The first FP32 configuration with an mIoU of the same model/dataset in
+** the same run (the one that keeps the pass's IoUs), or NULL. */
+static const rcfg *fp32_of(const hist *h, const rcfg *q)
 {
     for (int i = h->runs[q->run].c0; i < h->runs[q->run].c1; i++) {
         const rcfg *f = &h->cfgs[i];
-        if (f->ok && !isnan(f->miou) && (!strcmp(f->bits, "fp32") || !strcmp(f->method, "fp32")) &&
-            !strcmp(f->model, q->model) && !strcmp(f->dataset, q->dataset))
-            return f->miou;
+        if (f->ok && !isnan(f->miou) && is_fp32(f) && !strcmp(f->model, q->model) &&
+            !strcmp(f->dataset, q->dataset))
+            return f;
     }
-    return NAN;
+    return NULL;
+}
+
+/* FP32 mIoU of the same model/dataset in the same run (NaN if none). */
+static double fp32_miou(const hist *h, const rcfg *q)
+{
+    const rcfg *f = fp32_of(h, q);
+    return f ? f->miou : NAN;
 }
 
 /* The tables of every section. */
@@ -714,7 +727,7 @@ static int build_paired(sqlite3 *db, const hist *h, const char *vs_method, repor
         }
         for (int i = r->c0; ok && i < r->c1; i++) {
             const rcfg *c = &h->cfgs[i];
-            if (!strcmp(c->bits, "fp32") || !strcmp(c->method, "fp32")) continue;
+            if (is_fp32(c)) continue;
             /* one group per (model, dataset, bits), at its first config */
             int seen = 0;
             for (int j = r->c0; j < i && !seen; j++) {
@@ -722,30 +735,22 @@ static int build_paired(sqlite3 *db, const hist *h, const char *vs_method, repor
                 seen = !strcmp(o->model, c->model) && !strcmp(o->dataset, c->dataset) && !strcmp(o->bits, c->bits);
             }
             if (seen) continue;
-            /* members: each method's first ok config, and fp32's */
+            /* members: each method's first ok config at these bits, and
+            ** fp32's; samples none: NULL, no comparison */
             int nm = 0;
-            pmember fp = {NULL, NULL, 0};
+            pmember fp = {fp32_of(h, c), NULL, 0};
+            if (fp.c) store_read_samples(db, fp.c->id, "iou", &fp.iou, &fp.n);
             for (int j = i; j < r->c1; j++) {
                 const rcfg *o = &h->cfgs[j];
-                if (!o->ok || strcmp(o->model, c->model) || strcmp(o->dataset, c->dataset)) continue;
-                int isfp = !strcmp(o->bits, "fp32") || !strcmp(o->method, "fp32");
-                if (!isfp && strcmp(o->bits, c->bits)) continue;
-                if (isfp && fp.c) continue;
+                if (!o->ok || strcmp(o->model, c->model) || strcmp(o->dataset, c->dataset) ||
+                    strcmp(o->bits, c->bits))
+                    continue;
                 int dup = 0;
                 for (int q = 0; q < nm && !dup; q++) dup = !strcmp(mem[q].c->method, o->method);
                 if (dup) continue;
-                pmember m = {o, NULL, 0};
-                store_read_samples(db, o->id, "iou", &m.iou, &m.n);   /* none: NULL, no comparison */
-                if (isfp) fp = m;
-                else mem[nm++] = m;
-            }
-            for (int j = r->c0; j < i && !fp.c; j++) {   /* fp32 is usually listed first */
-                const rcfg *o = &h->cfgs[j];
-                if (o->ok && (!strcmp(o->bits, "fp32") || !strcmp(o->method, "fp32")) &&
-                    !strcmp(o->model, c->model) && !strcmp(o->dataset, c->dataset)) {
-                    fp.c = o;
-                    store_read_samples(db, o->id, "iou", &fp.iou, &fp.n);
-                }
+                mem[nm] = (pmember){o, NULL, 0};
+                store_read_samples(db, o->id, "iou", &mem[nm].iou, &mem[nm].n);
+                nm++;
             }
             /* the best and the runner-up among members with samples; a
             ** group without any (kernel benchmarks, speed-only models, runs
