@@ -144,6 +144,17 @@ static json_t *find_trend(json_t *root, const char *machine, const char *bits, i
     return NULL;
 }
 
+/* The row of the paired section for method m, or NULL. */
+static json_t *paired_row(json_t *p, const char *m)
+{
+    for (size_t i = 0; i < json_array_size(p); i++) {
+        json_t *r = json_array_get(p, i);
+        const char *v = json_string_value(json_object_get(r, "method"));
+        if (v && !strcmp(v, m)) return r;
+    }
+    return NULL;
+}
+
 /* The paired section: one run, FP32 and three W4A4 methods on the same 40
 ** expressions; "good" is FP32 everywhere, "bad" loses 0.1 IoU on 10 of them
 ** (mIoU -2.5 points), "old" has no per-expression samples; W8A8 has no
@@ -197,13 +208,9 @@ static void check_paired(const char *dir)
     json_t *p = json_object_get(root, "paired");
     CHECK(json_array_size(p) == 3, "paired: one row per W4A4 method (fp32 is the reference), no W8A8 group");
     json_t *good = NULL, *bad = NULL, *old = NULL;
-    for (size_t i = 0; i < json_array_size(p); i++) {
-        json_t *r = json_array_get(p, i);
-        const char *m = json_string_value(json_object_get(r, "method"));
-        if (m && !strcmp(m, "good")) good = r;
-        if (m && !strcmp(m, "bad")) bad = r;
-        if (m && !strcmp(m, "old")) old = r;
-    }
+    good = paired_row(p, "good");
+    bad = paired_row(p, "bad");
+    old = paired_row(p, "old");
     #define RV(r, k) json_real_value(json_object_get(r, k))
     CHECK(good && !strcmp(json_string_value(json_object_get(good, "vs")), "bad") &&
               fabs(RV(good, "diff") - 2.5) < 1e-9 && RV(good, "lo") > 0 &&
@@ -235,12 +242,8 @@ static void check_paired(const char *dir)
     root = js ? json_loads(js, 0, NULL) : NULL;
     p = json_object_get(root, "paired");
     good = bad = NULL;
-    for (size_t i = 0; i < json_array_size(p); i++) {
-        json_t *r = json_array_get(p, i);
-        const char *m = json_string_value(json_object_get(r, "method"));
-        if (m && !strcmp(m, "good")) good = r;
-        if (m && !strcmp(m, "bad")) bad = r;
-    }
+    good = paired_row(p, "good");
+    bad = paired_row(p, "bad");
     CHECK(good && bad && !strcmp(json_string_value(json_object_get(good, "vs")), "bad") &&
               fabs(json_real_value(json_object_get(good, "diff")) - 2.5) < 1e-9 &&
               !strcmp(json_string_value(json_object_get(bad, "vs")), "good") &&
