@@ -5,7 +5,8 @@
 ** dataset label full of HTML specials. Checks every format: JSON parses and
 ** has the change points, CSV has a fixed column count, Markdown and text
 ** have their sections, HTML is self-contained and escaped; `risq report`
-** exit codes.
+** exit codes; the paired section; results/README.md's pooled query
+** (example 14), read from that file and run on a history of two splits.
 **
 **   test_report             run the checks in a temporary folder
 **   test_report --keep DIR  also leave DIR/history.sqlite for the HTML test
@@ -14,6 +15,7 @@
 ** One line per check; exit status 1 when any check fails.
 */
 #include "harness/report.h"
+#include "harness/stats.h"
 #include "harness/store.h"
 
 #include <math.h>
@@ -262,6 +264,126 @@ static void check_paired(const char *dir)
     store_close(s);
 }
 
+/* results/README.md example 14 (ptq4ris minus each baseline, pooled over
+** every run and dataset of a history), read from the file so that the
+** documented query is the one tested: two runs on different datasets,
+** 40 and 20 expressions. minmax: 10 expressions of run 1 lower by 0.1, 4
+** of run 2 higher by 0.05 (60 pooled); percentile only in run 1 (40). The
+** query's diff, lo and hi (rounded to 3 decimals) must equal
+** stats_paired_diff over the concatenated expressions. */
+static char *readme_query(int number)
+{
+    FILE *f = fopen("results/README.md", "r");
+    char line[1024], head[16];
+    size_t len = 0, cap = 4096;
+    char *q = malloc(cap);
+    int state = 0; /* 0: before the heading, 1: before ```sql, 2: in the block */
+    snprintf(head, sizeof head, "**%d. ", number);
+    while (f && q && fgets(line, sizeof line, f)) {
+        if (state == 0 && !strncmp(line, head, strlen(head))) state = 1;
+        else if (state == 1 && !strncmp(line, "```sql", 6)) state = 2;
+        else if (state == 2 && !strncmp(line, "```", 3)) { state = 3; break; }
+        else if (state == 2) {
+            size_t n = strlen(line);
+            if (len + n + 1 > cap) {
+                char *t = realloc(q, cap *= 2);
+                if (!t) break;
+                q = t;
+            }
+            memcpy(q + len, line, n + 1);
+            len += n;
+        }
+    }
+    if (f) fclose(f);
+    if (state != 3) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static void check_pooled_query(const char *dir)
+{
+    char path[400], err[512];
+    snprintf(path, sizeof path, "%s/pooled.sqlite", dir);
+    unlink(path);
+    store *s;
+    if (store_open(path, &s, err, sizeof err)) {
+        CHECK(0, "pooled query: store_open");
+        return;
+    }
+    store_run_info ri;
+    memset(&ri, 0, sizeof ri);
+    ri.suite = "pooled";
+    snprintf(ri.machine.cpu_model, sizeof ri.machine.cpu_model, "test-cpu");
+    store_machine_fingerprint(&ri.machine);
+    ri.build = (store_build){"feedface", 0, "gcc test", "-O2"};
+    double pa[60], pb[60], qa[40], qb[40];
+    int np = 0, ok = 1;
+    for (int r = 0; ok && r < 2; r++) {
+        int64_t run;
+        int n = r == 0 ? 40 : 20;
+        ok = store_begin_run(s, &ri, &run, err, sizeof err) == 0;
+        const char *methods[3] = {"ptq4ris", "minmax", "percentile"};
+        for (int k = 0; ok && k < (r == 0 ? 3 : 2); k++) {
+            store_config c;
+            memset(&c, 0, sizeof c);
+            c.model = "m";
+            c.dataset = r == 0 ? "d1" : "d2";
+            c.method = methods[k];
+            c.bits = "W4A4";
+            c.isa = "scalar";
+            c.threads = 1;
+            c.status = "ok";
+            store_sample smp[40];
+            for (int e = 0; e < n; e++) {
+                double v = 0.3 + 0.01 * e;
+                if (k == 1 && r == 0 && e % 4 == 0) v -= 0.1;
+                if (k == 1 && r == 1 && e % 5 == 0) v += 0.05;
+                if (k == 2 && e % 8 == 3) v -= 0.02;
+                smp[e] = (store_sample){"iou", e, v};
+                if (k == 0) pa[np + e] = v;
+                if (k == 1) pb[np + e] = v;
+                if (k == 0 && r == 0) qa[e] = v;
+                if (k == 2) qb[e] = v;
+            }
+            ok = store_add_config(s, run, &c, NULL, 0, smp, n, NULL, err, sizeof err) == 0;
+        }
+        if (ok) ok = store_end_run(s, run, "ok", err, sizeof err) == 0;
+        np += n;
+    }
+    CHECK(ok, "pooled query: history of two splits written");
+    stats_paired want[2];
+    stats_paired_diff(pa, pb, 60, &want[0]);
+    stats_paired_diff(qa, qb, 40, &want[1]);
+    char *sql = readme_query(14);
+    CHECK(sql != NULL, "pooled query: results/README.md has example 14 with its SQL");
+    sqlite3_stmt *st = NULL;
+    int rows = 0, good = 0;
+    if (ok && sql && sqlite3_prepare_v2(store_sqlite(s), sql, -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *base = (const char *)sqlite3_column_text(st, 2);
+            int w = base && !strcmp(base, "minmax") ? 0 : base && !strcmp(base, "percentile") ? 1 : -1;
+            rows++;
+            if (w < 0) continue;
+            int n = sqlite3_column_int(st, 3);
+            double d = sqlite3_column_double(st, 4), lo = sqlite3_column_double(st, 5),
+                   hi = sqlite3_column_double(st, 6);
+            good += n == want[w].n && fabs(d - 100 * want[w].mean) < 6e-4 &&
+                    fabs(lo - 100 * want[w].lo) < 6e-4 && fabs(hi - 100 * want[w].hi) < 6e-4;
+        }
+    } else {
+        printf("  (%s)\n", sqlite3_errmsg(store_sqlite(s)));
+    }
+    sqlite3_finalize(st);
+    CHECK(rows == 2 && good == 2,
+          "pooled query: one row per baseline; n, diff and interval equal stats_paired_diff over both splits");
+    CHECK(fabs(100 * want[0].mean - 100 * (10 * 0.1 - 4 * 0.05) / 60) < 1e-9 && want[0].n == 60,
+          "pooled query: minmax's pooled difference is +1.333 points over 60 expressions");
+    free(sql);
+    store_close(s);
+}
+
 int main(int argc, char **argv)
 {
     char dir[256], db_path[300], err[512];
@@ -382,6 +504,7 @@ int main(int argc, char **argv)
           "missing DB exits 2 and is not created");
     unlink(out);
     check_paired(dir);
+    check_pooled_query(dir);
     if (!keep) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
