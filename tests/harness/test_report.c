@@ -157,26 +157,37 @@ static json_t *paired_row(json_t *p, const char *m)
     return NULL;
 }
 
+/* A fresh history DIR/NAME.sqlite and the run info of a test machine and
+** build for its runs (suite NAME); NULL (a failed check) when it cannot be
+** opened. */
+static store *fresh_history(const char *dir, const char *name, store_run_info *ri)
+{
+    char path[400], err[512];
+    snprintf(path, sizeof path, "%s/%s.sqlite", dir, name);
+    unlink(path);
+    store *s;
+    if (store_open(path, &s, err, sizeof err)) {
+        CHECK(0, "store_open of a fresh history");
+        return NULL;
+    }
+    memset(ri, 0, sizeof *ri);
+    ri->suite = name;
+    snprintf(ri->machine.cpu_model, sizeof ri->machine.cpu_model, "test-cpu");
+    store_machine_fingerprint(&ri->machine);
+    ri->build = (store_build){"feedface", 0, "gcc test", "-O2"};
+    return s;
+}
+
 /* The paired section: one run, FP32 and three W4A4 methods on the same 40
 ** expressions; "good" is FP32 everywhere, "bad" loses 0.1 IoU on 10 of them
 ** (mIoU -2.5 points), "old" has no per-expression samples; W8A8 has no
 ** samples at all. */
 static void check_paired(const char *dir)
 {
-    char path[400], err[512];
-    snprintf(path, sizeof path, "%s/paired.sqlite", dir);
-    unlink(path);
-    store *s;
-    if (store_open(path, &s, err, sizeof err)) {
-        CHECK(0, "paired: store_open");
-        return;
-    }
+    char err[512];
     store_run_info ri;
-    memset(&ri, 0, sizeof ri);
-    ri.suite = "paired";
-    snprintf(ri.machine.cpu_model, sizeof ri.machine.cpu_model, "test-cpu");
-    store_machine_fingerprint(&ri.machine);
-    ri.build = (store_build){"feedface", 0, "gcc test", "-O2"};
+    store *s = fresh_history(dir, "paired", &ri);
+    if (!s) return;
     int64_t run;
     int ok = store_begin_run(s, &ri, &run, err, sizeof err) == 0;
     static const struct { const char *method, *bits; double loss; int nloss, samples; } cf[] = {
@@ -304,20 +315,10 @@ static char *readme_query(int number)
 
 static void check_pooled_query(const char *dir)
 {
-    char path[400], err[512];
-    snprintf(path, sizeof path, "%s/pooled.sqlite", dir);
-    unlink(path);
-    store *s;
-    if (store_open(path, &s, err, sizeof err)) {
-        CHECK(0, "pooled query: store_open");
-        return;
-    }
+    char err[512];
     store_run_info ri;
-    memset(&ri, 0, sizeof ri);
-    ri.suite = "pooled";
-    snprintf(ri.machine.cpu_model, sizeof ri.machine.cpu_model, "test-cpu");
-    store_machine_fingerprint(&ri.machine);
-    ri.build = (store_build){"feedface", 0, "gcc test", "-O2"};
+    store *s = fresh_history(dir, "pooled", &ri);
+    if (!s) return;
     double pa[60], pb[60], qa[40], qb[40];
     int np = 0, ok = 1;
     for (int r = 0; ok && r < 2; r++) {
