@@ -178,6 +178,24 @@ static store *fresh_history(const char *dir, const char *name, store_run_info *r
     return s;
 }
 
+/* Store an ok one-thread scalar configuration of model "m" with its
+** per-expression IoU samples (and metrics m[nm]); 0 on success. */
+static int add_iou_config(store *s, int64_t run, const char *dataset, const char *method,
+                          const char *bits, const store_metric *m, int nm, const store_sample *smp,
+                          int n, char *err, size_t errlen)
+{
+    store_config c;
+    memset(&c, 0, sizeof c);
+    c.model = "m";
+    c.dataset = dataset;
+    c.method = method;
+    c.bits = bits;
+    c.isa = "scalar";
+    c.threads = 1;
+    c.status = "ok";
+    return store_add_config(s, run, &c, m, nm, smp, n, NULL, err, errlen);
+}
+
 /* The paired section: one run, FP32 and three W4A4 methods on the same 40
 ** expressions; "good" is FP32 everywhere, "bad" loses 0.1 IoU on 10 of them
 ** (mIoU -2.5 points), "old" has no per-expression samples; W8A8 has no
@@ -194,15 +212,6 @@ static void check_paired(const char *dir)
         {"fp32", "fp32", 0, 0, 1}, {"good", "W4A4", 0, 0, 1}, {"bad", "W4A4", 0.1, 10, 1}, {"old", "W4A4", 0.5, 40, 0},
         {"lone", "W8A8", 0, 0, 0}};
     for (int i = 0; ok && i < 5; i++) {
-        store_config c;
-        memset(&c, 0, sizeof c);
-        c.model = "m";
-        c.dataset = "d";
-        c.method = cf[i].method;
-        c.bits = cf[i].bits;
-        c.isa = "scalar";
-        c.threads = 1;
-        c.status = "ok";
         store_sample smp[40];
         double sum = 0;
         for (int e = 0; e < 40; e++) {
@@ -212,7 +221,8 @@ static void check_paired(const char *dir)
             sum += v;
         }
         store_metric m[1] = {{"miou", 100 * sum / 40, 0, "%"}};
-        ok = store_add_config(s, run, &c, m, 1, smp, cf[i].samples ? 40 : 0, NULL, err, sizeof err) == 0;
+        ok = add_iou_config(s, run, "d", cf[i].method, cf[i].bits, m, 1, smp, cf[i].samples ? 40 : 0, err,
+                            sizeof err) == 0;
     }
     if (ok) store_end_run(s, run, "ok", err, sizeof err);
     CHECK(ok, "paired: history written");
@@ -327,15 +337,6 @@ static void check_pooled_query(const char *dir)
         ok = store_begin_run(s, &ri, &run, err, sizeof err) == 0;
         const char *methods[3] = {"ptq4ris", "minmax", "percentile"};
         for (int k = 0; ok && k < (r == 0 ? 3 : 2); k++) {
-            store_config c;
-            memset(&c, 0, sizeof c);
-            c.model = "m";
-            c.dataset = r == 0 ? "d1" : "d2";
-            c.method = methods[k];
-            c.bits = "W4A4";
-            c.isa = "scalar";
-            c.threads = 1;
-            c.status = "ok";
             store_sample smp[40];
             for (int e = 0; e < n; e++) {
                 double v = 0.3 + 0.01 * e;
@@ -348,7 +349,8 @@ static void check_pooled_query(const char *dir)
                 if (k == 0 && r == 0) qa[e] = v;
                 if (k == 2) qb[e] = v;
             }
-            ok = store_add_config(s, run, &c, NULL, 0, smp, n, NULL, err, sizeof err) == 0;
+            ok = add_iou_config(s, run, r == 0 ? "d1" : "d2", methods[k], "W4A4", NULL, 0, smp, n, err,
+                                sizeof err) == 0;
         }
         if (ok) ok = store_end_run(s, run, "ok", err, sizeof err) == 0;
         np += n;
