@@ -23,11 +23,13 @@
 ** C over a small local accumulator array with compile-time bounds (plus one
 ** unroll pragma); gcc -O2 turns it into SSE code for the baseline x86-64 ISA.
 ** kernels/x86/gemm_f32_avx2.c is the AVX2+FMA variant (6 x 16 tile, FMA),
-** used when ki_isa_active() is avx2 or avx512vnni; every other ISA uses the
-** scalar variant. The packed layouts depend only on MR and NR, so both
-** variants share the packing code below (the AVX2 one brings its own faster
-** packer for the "nt" right-hand side, same layout, and a kernel for "nt"
-** products of at most MR columns that reads A unpacked: kf_variant.narrow).
+** used when ki_isa_active() is avx2; kernels/x86/gemm_f32_avx512.c the
+** AVX-512F one (6 x 32, FMA), used for avx512vnni (AVX2 where it is not
+** compiled in); every other ISA uses the scalar variant. The packed layouts
+** depend only on MR and NR, so the variants share the packing code below
+** (the x86 ones bring a faster packer for the "nt" right-hand side, same
+** layout, and a kernel for "nt" products of at most MR columns that reads A
+** unpacked: kf_variant.narrow).
 **
 ** Determinism: every element of C is computed as
 **     C = (bias or 0) + S_0,   then C += S_1, C += S_2, ...
@@ -35,10 +37,11 @@
 ** starting from 0. This depends only on K and KC, never on how rows and
 ** columns are split into tiles, blocks or threads (the micro-kernel's lanes
 ** are independent; there is no horizontal reduction), so every thread count
-** gives bit-identical results. (Variants differ from each other in the last
-** bits: the AVX2 one rounds once per multiply-add, FMA, the scalar one
-** twice.) Threads split C into contiguous column (or row) ranges and each
-** runs the serial algorithm on its own part with its own packing buffers.
+** gives bit-identical results. (The scalar variant differs from the others
+** in the last bits: it rounds twice per multiply-add, the AVX2 and AVX-512
+** ones once, FMA; those two give the same bits.) Threads split C into
+** contiguous column (or row) ranges and each runs the serial algorithm on
+** its own part with its own packing buffers.
 */
 #include "kernels/gemm_f32.h"
 
@@ -153,9 +156,14 @@ static void kf_pack_b_nn8(int nc, int kc, const float *B, int ldb, float *restri
   kf_pack_b_nn(8, nc, kc, B, ldb, Bp);
 }
 #ifdef RISQ_HAVE_GEMM_F32_AVX2
-/* (the AVX2 variant packs "nt" with its own transposing packer) */
+/* (the AVX2 and AVX-512 variants pack "nt" with the AVX2 transposing packer) */
 static void kf_pack_b_nn16(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
   kf_pack_b_nn(16, nc, kc, B, ldb, Bp);
+}
+#endif
+#ifdef RISQ_HAVE_GEMM_F32_AVX512
+static void kf_pack_b_nn32(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  kf_pack_b_nn(32, nc, kc, B, ldb, Bp);
 }
 #endif
 
@@ -215,9 +223,20 @@ static const kf_variant kf_avx2 = {KF_AVX2_NR, KF_AVX2_PARALLEL_MIN_WORK, kf_avx
                                    kf_avx2_pack_b_nt, kf_pack_b_nn16, kf_avx2_narrow_nt};
 #endif
 
-/* The variant that runs for isa: AVX2+FMA for the x86 SIMD ISAs (AVX-512
-** has no fp32 variant of its own), the scalar one for everything else. */
+#ifdef RISQ_HAVE_GEMM_F32_AVX512
+/* (the parallel threshold is the AVX2 variant's, not tuned on AVX-512) */
+static const kf_variant kf_avx512 = {KF_AVX512_NR, KF_AVX2_PARALLEL_MIN_WORK,
+                                     kf_avx512_tile_6x32, kf_avx2_pack_b_nt32, kf_pack_b_nn32,
+                                     kf_avx2_narrow_nt};
+#endif
+
+/* The variant that runs for isa: AVX-512F for avx512vnni (CPUs with
+** AVX-512 but not VNNI run avx2), AVX2+FMA for avx2, the scalar one for
+** everything else. */
 static const kf_variant *kf_variant_for(ki_isa isa) {
+#ifdef RISQ_HAVE_GEMM_F32_AVX512
+  if (isa == KI_AVX512VNNI) return &kf_avx512;
+#endif
 #ifdef RISQ_HAVE_GEMM_F32_AVX2
   if (isa == KI_AVX2 || isa == KI_AVX512VNNI) return &kf_avx2;
 #else
@@ -225,6 +244,8 @@ static const kf_variant *kf_variant_for(ki_isa isa) {
 #endif
   return &kf_scalar;
 }
+
+const kf_variant *kf_gemm_variant(ki_isa isa) { return kf_variant_for(isa); }
 
 /* ------------------------------------------------------------------------ */
 /* Serial blocked driver.                                                     */
@@ -509,6 +530,19 @@ int kf_gemm_nn_isa(ki_isa isa, kt_pool *pool, int M, int N, int K,
   return 0;
 }
 
+void kf_gemm_nt_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
+                        const float *A, int lda, const float *B, int ldb, const float *bias,
+                        float *C, int ldc) {
+  kf_gemm_args g = kf_args(v, pool, 1, M, N, K, A, lda, B, ldb, bias, C, ldc);
+  kf_gemm_run(&g);
+}
+
+void kf_gemm_nn_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
+                        const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+  kf_gemm_args g = kf_args(v, pool, 0, M, N, K, A, lda, B, ldb, NULL, C, ldc);
+  kf_gemm_run(&g);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Operands packed in advance.                                                */
 
@@ -588,5 +622,6 @@ void kf_gemm_nn_packed(kt_pool *pool, const kf_packed *A, int N, const float *B,
 }
 
 const char *kf_gemm_variant_name(ki_isa isa) {
-  return kf_variant_for(isa) == &kf_scalar ? "scalar" : "avx2";
+  const kf_variant *v = kf_variant_for(isa);
+  return v == &kf_scalar ? "scalar" : v->nr == KF_AVX512_NR ? "avx512" : "avx2";
 }

@@ -6,10 +6,11 @@
 ** so y = x W^T + b is kf_gemm_nt(x, W, b).
 **
 ** kf_gemm_nt / kf_gemm_nn run the variant of the active ISA
-** (kernels/isa.h): the AVX2+FMA one for avx2 and avx512vnni, the portable C
-** one otherwise. Variants agree with the *_ref loops within the bound of
-** kernels/README.md but not bit for bit with each other (FMA rounds once);
-** one variant gives the same bits for every thread count.
+** (kernels/isa.h): the AVX-512F one for avx512vnni, the AVX2+FMA one for
+** avx2, the portable C one otherwise. Variants agree with the *_ref loops
+** within the bound of kernels/README.md; the scalar one differs from the
+** others in the last bits (FMA rounds once), the AVX2 and AVX-512 ones give
+** the same bits; one variant gives the same bits for every thread count.
 */
 #ifndef RISQ_KERNELS_GEMM_F32_H
 #define RISQ_KERNELS_GEMM_F32_H
@@ -68,7 +69,7 @@ void kf_gemm_nt_packed(kt_pool *pool, int M, const float *A, int lda, const kf_p
 void kf_gemm_nn_packed(kt_pool *pool, const kf_packed *W, int N, const float *B, int ldb,
                        float *C, int ldc);
 
-/* Which fp32 variant runs for isa: "avx2" or "scalar". */
+/* Which fp32 variant runs for isa: "avx512", "avx2" or "scalar". */
 const char *kf_gemm_variant_name(ki_isa isa);
 
 /* Unblocked triple loops: the specification the tests compare against. */

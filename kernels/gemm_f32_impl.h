@@ -2,7 +2,8 @@
 ** gemm_f32_impl: the internal interface between the fp32 GEMM driver
 ** (kernels/gemm_f32.c: blocking, packing, threading, dispatch) and its
 ** per-ISA register tiles (the scalar one in gemm_f32.c,
-** kernels/x86/gemm_f32_avx2.c). Not part of the public API.
+** kernels/x86/gemm_f32_avx2.c, kernels/x86/gemm_f32_avx512.c). Not part of
+** the public API.
 **
 ** Packed operands (written by gemm_f32.c, read by a tile function):
 **   Ap: one MR-row panel of A, k-major: Ap[k * KF_MR + i], k < kc, rows past
@@ -27,8 +28,10 @@
 #ifndef RISQ_KERNELS_GEMM_F32_IMPL_H
 #define RISQ_KERNELS_GEMM_F32_IMPL_H
 
+#include "kernels/gemm_f32.h"
+
 #define KF_MR 6        /* rows of every variant's tile */
-#define KF_NR_MAX 16   /* the widest tile */
+#define KF_NR_MAX 32   /* the widest tile */
 
 /* K is summed in slices of KF_KC (see gemm_f32.c, "Determinism"): every
 ** kernel that computes elements of C follows the same slicing. */
@@ -69,5 +72,28 @@ void kf_avx2_tile_6x16(int kc, const float *Ap, const float *Bp, float *C, int l
 void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp);
 void kf_avx2_narrow_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        const float *bias, float *C, int ldc);
+/* The same transposing packer for the AVX-512 variant's 32-column panels. */
+void kf_avx2_pack_b_nt32(int nc, int kc, const float *B, int ldb, float *restrict Bp);
+
+/* x86-64 AVX-512F, 6 x 32 (kernels/x86/gemm_f32_avx512.c); defined only
+** when RISQ_HAVE_GEMM_F32_AVX512 is. It gives the AVX2 tile's bits. */
+#define KF_AVX512_NR 32
+void kf_avx512_tile_6x32(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                         int mr, int nr, const float *bias, int first);
+/* The same source compiled against SIMDe's portable AVX-512 (tests only,
+** tests/kernels/meson.build): runs on any x86-64 CPU with AVX2 and FMA. */
+void kf_avx512emu_tile_6x32(int kc, const float *Ap, const float *Bp, float *C, int ldc,
+                            int mr, int nr, const float *bias, int first);
+
+/* Tests: the products of gemm_f32.h on a variant given by its parts (nr,
+** tile, packers, narrow kernel: a tile that exists only in a test build),
+** through the same blocking, packing and threading. */
+void kf_gemm_nt_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
+                        const float *A, int lda, const float *B, int ldb, const float *bias,
+                        float *C, int ldc);
+void kf_gemm_nn_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
+                        const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+/* The variant kf_gemm_nt_isa runs for isa (tests build theirs from it). */
+const kf_variant *kf_gemm_variant(ki_isa isa);
 
 #endif

@@ -14,7 +14,8 @@
 ** panel streams from L2.
 **
 ** kf_avx2_pack_b_nt packs a [N][K] right-hand side into the 16-column
-** panels with 8 x 8 in-register transposes (the portable packer's strided
+** panels (kf_avx2_pack_b_nt32: the AVX-512 variant's 32-column ones) with
+** 8 x 8 in-register transposes (the portable packer's strided
 ** scalar stores cost about as much as the product itself when M is small,
 ** e.g. BERT's 20 tokens).
 **
@@ -111,7 +112,7 @@ void kf_avx2_tile_6x16(int kc, const float *Ap, const float *Bp, float *C, int l
 }
 
 /* ------------------------------------------------------------------------ */
-/* Packing B[N][K] into 16-column panels: Bp[panel][k][j] = B[j0 + j][k].      */
+/* Packing B[N][K] into NR-column panels: Bp[panel][k][j] = B[j0 + j][k].      */
 
 /* Transpose the 8 x 8 block r[0..7] (rows) in place: afterwards r[t] holds
 ** column t, i.e. (r0[t], r1[t], ..., r7[t]). */
@@ -139,37 +140,47 @@ static inline void kf_transpose8(__m256 r[8]) {
 /* How far ahead (floats) the packer prefetches each row of B. */
 #define KF_PF 64
 
-void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
-  for (int j0 = 0; j0 < nc; j0 += KF_AVX2_NR) {
-    int nr = nc - j0 < KF_AVX2_NR ? nc - j0 : KF_AVX2_NR;
+/* Panels NR (16 or 32) columns wide, 8 rows of B per 8 x 8 transpose. */
+static inline __attribute__((always_inline)) void
+kf_pack_panels(const int NR, int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  for (int j0 = 0; j0 < nc; j0 += NR) {
+    int nr = nc - j0 < NR ? nc - j0 : NR;
     int k = 0;
-    /* 8 k at a time, each half panel (8 rows of B) one 8 x 8 transpose;
-    ** rows past nr are zero. */
+    /* 8 k at a time, each group of 8 rows of B one 8 x 8 transpose; rows
+    ** past nr are zero. */
     for (; k + 8 <= kc; k += 8) {
-      /* 16 rows are read side by side: more streams than the hardware
+      /* 16 or 32 rows are read side by side: more streams than the hardware
       ** prefetchers follow, so fetch each row's line KF_PF floats ahead. */
       if (k % 16 == 0 && k + KF_PF < kc)
         for (int j = 0; j < nr; j++)
           _mm_prefetch((const char *)(B + (size_t)(j0 + j) * ldb + k + KF_PF), _MM_HINT_T0);
-      for (int h = 0; h < 2; h++) {
+      for (int h = 0; h < NR / 8; h++) {
         __m256 r[8];
         for (int j = 0; j < 8; j++) {
           int row = 8 * h + j;
           r[j] = row < nr ? _mm256_loadu_ps(B + (size_t)(j0 + row) * ldb + k) : _mm256_setzero_ps();
         }
         kf_transpose8(r);
-        for (int t = 0; t < 8; t++) _mm256_storeu_ps(Bp + (size_t)(k + t) * KF_AVX2_NR + 8 * h, r[t]);
+        for (int t = 0; t < 8; t++) _mm256_storeu_ps(Bp + (size_t)(k + t) * NR + 8 * h, r[t]);
       }
     }
     /* the k tail, element by element */
     for (; k < kc; k++) {
-      float *d = Bp + (size_t)k * KF_AVX2_NR;
+      float *d = Bp + (size_t)k * NR;
       int j = 0;
       for (; j < nr; j++) d[j] = B[(size_t)(j0 + j) * ldb + k];
-      for (; j < KF_AVX2_NR; j++) d[j] = 0.0f;
+      for (; j < NR; j++) d[j] = 0.0f;
     }
-    Bp += (size_t)kc * KF_AVX2_NR;
+    Bp += (size_t)kc * NR;
   }
+}
+
+void kf_avx2_pack_b_nt(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  kf_pack_panels(KF_AVX2_NR, nc, kc, B, ldb, Bp);
+}
+
+void kf_avx2_pack_b_nt32(int nc, int kc, const float *B, int ldb, float *restrict Bp) {
+  kf_pack_panels(KF_AVX512_NR, nc, kc, B, ldb, Bp);
 }
 
 /* ------------------------------------------------------------------------ */

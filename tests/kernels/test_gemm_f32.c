@@ -1,11 +1,15 @@
 /*
 ** test_gemm_f32: every fp32 GEMM variant this binary and CPU can run (the
-** portable C one, and AVX2+FMA on x86-64 with AVX2; kf_gemm_*_isa) against
-** the *_ref triple loops over a sweep of shapes (tile edges of both the 6x8
-** and the 6x16 tile, K = 1, K around the KC = 256 slice, leading dimensions
-** wider than the matrices), with guard values around and between the output
-** rows, NaN in the unused input padding, and bit-identical results for 1, 2
-** and 3 threads. Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant,
+** portable C one, AVX2+FMA on x86-64 with AVX2, AVX-512F on CPUs with
+** avx512vnni; kf_gemm_*_isa) against the *_ref triple loops over a sweep of
+** shapes (tile edges of the 6x8, 6x16 and 6x32 tiles, K = 1, K around the
+** KC = 256 slice, leading dimensions wider than the matrices), with guard
+** values around and between the output rows, NaN in the unused input
+** padding, and bit-identical results for 1, 2 and 3 threads; the AVX-512
+** variant must also give the AVX2 variant's bits. Where the build has it
+** (x86-64 with SIMDe), the AVX-512 tile runs the same checks on SIMDe's
+** portable AVX-512, on any CPU with AVX2 (kernels/x86/gemm_f32_avx512.c).
+** Also: kf_gemm_nt / kf_gemm_nn run the active ISA's variant,
 ** products on weights packed in advance (kf_pack_nt / kf_pack_lhs; also
 ** detached from their source) give
 ** the bits of the unpacked calls, also after the active ISA changed, and
@@ -21,10 +25,14 @@
 #include <string.h>
 
 #include "kernels/gemm_f32.h"
+#include "kernels/gemm_f32_impl.h"
 #include "kernels/isa.h"
 
 static int g_fail, g_pass;
-static ki_isa g_isa; /* the variant under test */
+static ki_isa g_isa;            /* the variant under test: ISA g_isa's, */
+static const kf_variant *g_var; /* or this one when set (kf_gemm_*_variant) */
+static const char *g_name;      /* its name in messages */
+static int g_twin = -1;         /* an ISA whose variant must give the same bits, or -1 */
 
 static void check(int ok, const char *what) {
   printf("%s %s\n", ok ? "ok  " : "FAIL", what);
@@ -106,7 +114,22 @@ static int close_enough(int nt, int M, int N, int K, const float *A, int lda,
   return 1;
 }
 
-/* One shape: blocked vs ref, guards, thread counts. Returns 1 when all good. */
+/* The products on the variant under test; -1 when it refused to run. */
+static int gemm_nt(kt_pool *pool, int M, int N, int K, const float *A, int lda, const float *B,
+                   int ldb, const float *bias, float *C, int ldc) {
+  if (!g_var) return kf_gemm_nt_isa(g_isa, pool, M, N, K, A, lda, B, ldb, bias, C, ldc);
+  kf_gemm_nt_variant(g_var, pool, M, N, K, A, lda, B, ldb, bias, C, ldc);
+  return 0;
+}
+static int gemm_nn(kt_pool *pool, int M, int N, int K, const float *A, int lda, const float *B,
+                   int ldb, float *C, int ldc) {
+  if (!g_var) return kf_gemm_nn_isa(g_isa, pool, M, N, K, A, lda, B, ldb, C, ldc);
+  kf_gemm_nn_variant(g_var, pool, M, N, K, A, lda, B, ldb, C, ldc);
+  return 0;
+}
+
+/* One shape: blocked vs ref, guards, thread counts, and the bits of the twin
+** variant (g_twin) if there is one. Returns 1 when all good. */
 static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
                     int use_bias, kt_pool *pools[3], double *worst) {
   int brows = nt ? N : K, bcols = nt ? K : N;
@@ -128,10 +151,10 @@ static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
   for (int t = 0; t < 4; t++) {
     kt_pool *pool = t == 0 ? NULL : pools[t - 1];
     out[t] = out_alloc(M, ldc);
-    int rc = nt ? kf_gemm_nt_isa(g_isa, pool, M, N, K, A, lda, B, ldb, bias, out[t] + GUARD, ldc)
-                : kf_gemm_nn_isa(g_isa, pool, M, N, K, A, lda, B, ldb, out[t] + GUARD, ldc);
+    int rc = nt ? gemm_nt(pool, M, N, K, A, lda, B, ldb, bias, out[t] + GUARD, ldc)
+                : gemm_nn(pool, M, N, K, A, lda, B, ldb, out[t] + GUARD, ldc);
     if (rc != 0) {
-      printf("     the %s variant refused to run\n", ki_isa_name(g_isa));
+      printf("     the %s variant refused to run\n", g_name);
       ok = 0;
     }
     if (!guards_intact(out[t], M, N, ldc)) {
@@ -147,6 +170,16 @@ static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
     printf("     result differs from ref beyond tolerance\n");
     ok = 0;
   }
+  if (g_twin >= 0) {
+    float *tw = out_alloc(M, ldc);
+    int rc = nt ? kf_gemm_nt_isa((ki_isa)g_twin, NULL, M, N, K, A, lda, B, ldb, bias, tw + GUARD, ldc)
+                : kf_gemm_nn_isa((ki_isa)g_twin, NULL, M, N, K, A, lda, B, ldb, tw + GUARD, ldc);
+    if (rc != 0 || memcmp(tw, out[0], ((size_t)GUARD * 2 + (size_t)M * ldc) * sizeof(float))) {
+      printf("     differs from the %s variant's bits\n", kf_gemm_variant_name((ki_isa)g_twin));
+      ok = 0;
+    }
+    free(tw);
+  }
 
   for (int t = 0; t < 4; t++) free(out[t]);
   free(ref);
@@ -160,7 +193,7 @@ static int run_case(int nt, int M, int N, int K, int lda, int ldb, int ldc,
 static void test_variant(kt_pool *pools[3]) {
   static const int sizes[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 129};
   const int nsz = (int)(sizeof sizes / sizeof sizes[0]);
-  const char *v = ki_isa_name(g_isa);
+  const char *v = g_name;
   char msg[200];
 
   /* Full sweep: for every (M, N), all K; leading dimensions vary with the
@@ -222,15 +255,15 @@ static void test_narrow(kt_pool *pools[3]) {
       float *A = mat_alloc(M, K, K + 1), *B = mat_alloc(wide, K, K), *bias = mat_alloc(1, wide, wide);
       const float *b = q % 2 ? bias : NULL;
       float *cw = malloc(sizeof(float) * M * wide), *cn = out_alloc(M, ldc);
-      int ok = kf_gemm_nt_isa(g_isa, pools[1], M, wide, K, A, K + 1, B, K, b, cw, wide) == 0;
+      int ok = gemm_nt(pools[1], M, wide, K, A, K + 1, B, K, b, cw, wide) == 0;
       for (int t = 0; ok && t < 4; t++) {
-        ok = kf_gemm_nt_isa(g_isa, t ? pools[t - 1] : NULL, M, N, K, A, K + 1, B, K, b,
-                            cn + GUARD, ldc) == 0 && guards_intact(cn, M, N, ldc);
+        ok = gemm_nt(t ? pools[t - 1] : NULL, M, N, K, A, K + 1, B, K, b, cn + GUARD, ldc) == 0 &&
+             guards_intact(cn, M, N, ldc);
         for (int i = 0; ok && i < M; i++)
           ok = !memcmp(cn + GUARD + (size_t)i * ldc, cw + (size_t)i * wide, sizeof(float) * N);
       }
       snprintf(msg, sizeof msg, "%s narrow nt M=%d N=%d K=%d%s: bits of a wide product's columns, threads 1/2/3",
-               ki_isa_name(g_isa), M, N, K, b ? " +bias" : "");
+               g_name, M, N, K, b ? " +bias" : "");
       check(ok, msg);
       free(A); free(B); free(bias); free(cw); free(cn);
     }
@@ -400,9 +433,34 @@ int main(void) {
     }
     tested[ntested++] = vn;
     printf("---- fp32 variant '%s' (isa %s)\n", vn, ki_isa_name(g_isa));
+    g_name = ki_isa_name(g_isa);
+    g_twin = !strcmp(vn, "avx512") && ki_isa_supported(KI_AVX2) ? KI_AVX2 : -1;
     test_variant(pools);
     test_narrow(pools);
   }
+  g_twin = -1;
+
+#ifdef RISQ_TEST_AVX512_EMU
+  /* The AVX-512 variant with its tile compiled against SIMDe: the real
+  ** variant's packers and narrow kernel (AVX2 code), the emulated tile. */
+  {
+    kf_variant emu = *kf_gemm_variant(KI_AVX512VNNI);
+    if (emu.nr == KF_AVX512_NR && ki_isa_supported(KI_AVX2)) {
+      emu.tile = kf_avx512emu_tile_6x32;
+      printf("---- fp32 variant 'avx512', tile on SIMDe's portable AVX-512\n");
+      g_var = &emu;
+      g_name = "avx512 (SIMDe)";
+      g_twin = KI_AVX2;
+      test_variant(pools);
+      test_narrow(pools);
+      g_var = NULL;
+      g_twin = -1;
+    } else {
+      printf("skip avx512 on SIMDe: %s\n", emu.nr != KF_AVX512_NR ? "no AVX-512 variant in this build"
+                                                                  : "the CPU has no AVX2");
+    }
+  }
+#endif
   test_active(pools[1]);
   g_isa = ki_isa_active();
 
