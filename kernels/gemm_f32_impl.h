@@ -81,7 +81,7 @@ void kf_avx2_pack_b_nt32(int nc, int kc, const float *B, int ldb, float *restric
 void kf_avx512_tile_6x32(int kc, const float *Ap, const float *Bp, float *C, int ldc,
                          int mr, int nr, const float *bias, int first);
 /* The same source compiled against SIMDe's portable AVX-512 (tests only,
-** tests/kernels/meson.build): runs on any x86-64 CPU with AVX2 and FMA. */
+** kernels/meson.build): runs on any x86-64 CPU with AVX2 and FMA. */
 void kf_avx512emu_tile_6x32(int kc, const float *Ap, const float *Bp, float *C, int ldc,
                             int mr, int nr, const float *bias, int first);
 

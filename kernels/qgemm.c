@@ -279,12 +279,24 @@ static void kq_run(kq_block_fn fn, kt_pool *pool, const kq_args *g) {
     kt_parallel_for(pool, units, grain, kq_range, &job);
 }
 
+void kq_gemm_s32_fn(kq_block_fn fn, kt_pool *pool, int M, const int8_t *A, int lda, int za,
+                    const kq_weights *W, int32_t *C, int ldc) {
+    kq_args g = {M, A, lda, za, W, C, NULL, ldc, NULL, NULL};
+    kq_run(fn, pool, &g);
+}
+
+void kq_gemm_f32_fn(kq_block_fn fn, kt_pool *pool, int M, const int8_t *A, int lda, int za,
+                    const kq_weights *W, const float *scale, const float *bias, float *C,
+                    int ldc) {
+    kq_args g = {M, A, lda, za, W, NULL, C, ldc, scale, bias};
+    kq_run(fn, pool, &g);
+}
+
 int kq_gemm_s32_isa(ki_isa isa, kt_pool *pool, int M, const int8_t *A, int lda, int za,
                     const kq_weights *W, int32_t *C, int ldc) {
     kq_block_fn fn = ki_isa_supported(isa) ? kq_variant(isa) : NULL;
     if (!fn) return -1;
-    kq_args g = {M, A, lda, za, W, C, NULL, ldc, NULL, NULL};
-    kq_run(fn, pool, &g);
+    kq_gemm_s32_fn(fn, pool, M, A, lda, za, W, C, ldc);
     return 0;
 }
 
@@ -293,8 +305,7 @@ int kq_gemm_f32_isa(ki_isa isa, kt_pool *pool, int M, const int8_t *A, int lda, 
                     float *C, int ldc) {
     kq_block_fn fn = ki_isa_supported(isa) ? kq_variant(isa) : NULL;
     if (!fn) return -1;
-    kq_args g = {M, A, lda, za, W, NULL, C, ldc, scale, bias};
-    kq_run(fn, pool, &g);
+    kq_gemm_f32_fn(fn, pool, M, A, lda, za, W, scale, bias, C, ldc);
     return 0;
 }
 

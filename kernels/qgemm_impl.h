@@ -85,6 +85,17 @@ void kq_avx2_block(const kq_args *g, int m0, int m1, int n0, int n1);
 void kq_avx512vnni_block(const kq_args *g, int m0, int m1, int n0, int n1);
 void kq_neon_block(const kq_args *g, int m0, int m1, int n0, int n1);
 void kq_neon_dotprod_block(const kq_args *g, int m0, int m1, int n0, int n1);
+/* x86/qgemm_avx512vnni.c compiled against SIMDe's portable AVX-512 (tests
+** only, kernels/meson.build): runs on any x86-64 CPU with AVX2. */
+void kq_avx512vnniemu_block(const kq_args *g, int m0, int m1, int n0, int n1);
+
+/* Tests: kq_gemm_s32 / kq_gemm_f32 on a given block function (one that
+** exists only in a test build), with the same threading. */
+void kq_gemm_s32_fn(kq_block_fn fn, kt_pool *pool, int M, const int8_t *A, int lda, int za,
+                    const kq_weights *W, int32_t *C, int ldc);
+void kq_gemm_f32_fn(kq_block_fn fn, kt_pool *pool, int M, const int8_t *A, int lda, int za,
+                    const kq_weights *W, const float *scale, const float *bias, float *C,
+                    int ldc);
 
 /* The AVX2 variant's path for a block of at most 6 channels (a
 ** classifier's N = 2: row-by-row dot products, no 16-wide panel of mostly

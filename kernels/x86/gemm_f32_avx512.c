@@ -20,14 +20,14 @@
 ** variant's bits, element for element (tests/kernels/test_gemm_f32.c checks
 ** it), and its own bits for every thread count.
 **
-** Testing without AVX-512: built with -DKF_AVX512_EMULATE (tests only), the
+** Testing without AVX-512: built with -DRISQ_AVX512_EMULATE (tests only), the
 ** same source is compiled against SIMDe's portable implementation of the
 ** AVX-512 intrinsics (Debian libsimde-dev; on AVX2+FMA, each 512-bit FMA is
 ** two fused 256-bit ones) under the names kf_avx512emu_*, so the tile's
 ** indexing, edges and stores are checked on every x86-64 machine; the native
 ** build is tested only where the CPU has AVX-512.
 */
-#ifdef KF_AVX512_EMULATE
+#ifdef RISQ_AVX512_EMULATE
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
 #define kf_avx512_tile_6x32 kf_avx512emu_tile_6x32

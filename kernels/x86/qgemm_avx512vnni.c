@@ -21,14 +21,37 @@
 ** Blocking as in the AVX2 variant: m-blocks of packed A (KV_A_BUDGET bytes,
 ** L2), then 16-channel panels, then 8-row micro tiles over all of K with one
 ** zmm accumulator per row and panel; two panels at a time when available
-** (16 accumulators, 2 weight vectors, 8 broadcasts per k-block). Tails of N
-** are written with masked stores. Blocks of at most 6 channels (a
-** classifier) go to the AVX2 variant's kq_avx2_narrow_block, which reads A
-** once instead of computing a 16-channel panel of mostly padding.
+** (16 accumulators, 2 weight vectors, 8 broadcasts per k-block). A panel
+** cut by the end of N is written through kq_store_row (plain C, the same
+** bits). Blocks of at most 6 channels (a classifier) go to the AVX2
+** variant's kq_avx2_narrow_block, which reads A once instead of computing a
+** 16-channel panel of mostly padding.
+**
+** Testing without AVX-512 VNNI: built with -DRISQ_AVX512_EMULATE (tests only),
+** the same source is compiled against SIMDe's portable AVX-512 intrinsics
+** (Debian libsimde-dev) as kq_avx512vnniemu_block, so test_qgemm runs it bit
+** for bit against the reference on every x86-64 machine with AVX2; the
+** native build is tested only where the CPU has AVX-512 VNNI.
 */
 #include "kernels/qgemm_impl.h"
 
+#ifdef RISQ_AVX512_EMULATE
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#define kq_avx512vnni_block kq_avx512vnniemu_block
+/* SIMDe 0.7.4 has no _mm512_cvtepi32_ps: lane by lane, rounding to nearest
+** as vcvtdq2ps does in the default mode. */
+static inline __m512 kv_emu_cvtepi32_ps(__m512i v) {
+    int32_t i[16];
+    float f[16];
+    _mm512_storeu_si512((void *)i, v);
+    for (int j = 0; j < 16; j++) f[j] = (float)i[j];
+    return _mm512_loadu_ps(f);
+}
+#define _mm512_cvtepi32_ps kv_emu_cvtepi32_ps
+#else
 #include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,14 +192,17 @@ typedef void (*kv_tile_fn)(int nkb, const uint8_t *ap, const uint8_t *wp0,
 /* Store row m, channels n .. n + nr - 1 (nr <= 16).                          */
 
 static inline void kv_store(const kq_args *g, int m, int n, int nr, __m512i v) {
-    __mmask16 k = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1u);
-    if (g->C32) {
-        _mm512_mask_storeu_epi32(g->C32 + (size_t)m * g->ldc + n, k, v);
+    if (nr < KQ_NR) { /* the end of N: rare, plain C */
+        int32_t acc[KQ_NR];
+        _mm512_storeu_si512((void *)acc, v);
+        kq_store_row(g, m, n, nr, acc);
+    } else if (g->C32) {
+        _mm512_storeu_si512((void *)(g->C32 + (size_t)m * g->ldc + n), v);
     } else {
         /* kq_epilogue's steps: convert, multiply, then add (not fused). */
-        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(k, g->scale + n));
-        if (g->bias) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(k, g->bias + n));
-        _mm512_mask_storeu_ps(g->Cf + (size_t)m * g->ldc + n, k, f);
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_loadu_ps(g->scale + n));
+        if (g->bias) f = _mm512_add_ps(f, _mm512_loadu_ps(g->bias + n));
+        _mm512_storeu_ps(g->Cf + (size_t)m * g->ldc + n, f);
     }
 }
 

@@ -18,7 +18,10 @@
 **     1 / 2 / 3 threads giving identical bytes.
 **   - kq_sparse_s32 against a naive loop.
 ** Variants not compiled in or not supported by this CPU are printed as
-** "skip". Exits non-zero on any failure.
+** "skip". Where the build has it (x86-64 with SIMDe), the AVX-512 VNNI
+** variant also runs all of the above compiled against SIMDe's portable
+** AVX-512 (kq_avx512vnniemu_block), on any CPU with AVX2. Exits non-zero on
+** any failure.
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/qgemm.h"
+#include "kernels/qgemm_impl.h"
 #include "kernels/threadpool.h"
 
 static int g_fail, g_pass, g_skip;
@@ -158,10 +162,31 @@ static int c_guards_ok(const problem *p, const uint32_t *c) {
   return 1;
 }
 
-/* Run variant isa on p (int32 and f32). Returns 0 when both match the naive
+/* A variant under test: the one of ISA isa (kq_gemm_*_isa), or, when fn is
+** set, that block function (kq_gemm_*_fn). */
+typedef struct {
+  const char *name;
+  ki_isa isa;
+  kq_block_fn fn;
+} target;
+
+static int gemm_s32(const target *t, kt_pool *pool, const problem *p, int32_t *C) {
+  if (!t->fn) return kq_gemm_s32_isa(t->isa, pool, p->M, p->A, p->lda, p->za, &p->pw, C, p->ldc);
+  kq_gemm_s32_fn(t->fn, pool, p->M, p->A, p->lda, p->za, &p->pw, C, p->ldc);
+  return 0;
+}
+static int gemm_f32(const target *t, kt_pool *pool, const problem *p, float *C) {
+  if (!t->fn)
+    return kq_gemm_f32_isa(t->isa, pool, p->M, p->A, p->lda, p->za, &p->pw, p->scale, p->bias,
+                           C, p->ldc);
+  kq_gemm_f32_fn(t->fn, pool, p->M, p->A, p->lda, p->za, &p->pw, p->scale, p->bias, C, p->ldc);
+  return 0;
+}
+
+/* Run variant t on p (int32 and f32). Returns 0 when both match the naive
 ** result bit for bit (f32: kq_epilogue's formula, written out here) and no
 ** guard changed; fills *why. */
-static int run_case(ki_isa isa, kt_pool *pool, const problem *p, char *why, size_t whylen) {
+static int run_case(const target *t, kt_pool *pool, const problem *p, char *why, size_t whylen) {
   uint32_t *c32 = c_alloc(p), *cf = c_alloc(p);
   int bad = 0;
   if (!c32 || !cf) {
@@ -169,10 +194,8 @@ static int run_case(ki_isa isa, kt_pool *pool, const problem *p, char *why, size
     bad = 1;
     goto done;
   }
-  if (kq_gemm_s32_isa(isa, pool, p->M, p->A, p->lda, p->za, &p->pw,
-                      (int32_t *)(c32 + GUARD), p->ldc) != 0 ||
-      kq_gemm_f32_isa(isa, pool, p->M, p->A, p->lda, p->za, &p->pw, p->scale, p->bias,
-                      (float *)(cf + GUARD), p->ldc) != 0) {
+  if (gemm_s32(t, pool, p, (int32_t *)(c32 + GUARD)) != 0 ||
+      gemm_f32(t, pool, p, (float *)(cf + GUARD)) != 0) {
     snprintf(why, whylen, "variant refused to run");
     bad = 1;
     goto done;
@@ -380,7 +403,7 @@ static void test_repack(void) {
 
 /* One variant (or the reference itself, compared with the naive loop) over
 ** the shape sweep, for one weight width. */
-static void sweep(ki_isa isa, int bits) {
+static void sweep(const target *t, int bits) {
   static const int Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 32, 37};
   static const int Ns[] = {1, 5, 15, 16, 17, 31, 32, 33, 47, 48, 49};
   static const int Ks[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 63, 64, 65};
@@ -399,7 +422,7 @@ static void sweep(ki_isa isa, int bits) {
           continue;
         }
         char w[128];
-        if (run_case(isa, NULL, &p, w, sizeof w) != 0) {
+        if (run_case(t, NULL, &p, w, sizeof w) != 0) {
           if (!fails) snprintf(why, sizeof why, "M=%d N=%d K=%d za=%d: %s", p.M, p.N, p.K, za, w);
           fails++;
         }
@@ -408,12 +431,12 @@ static void sweep(ki_isa isa, int bits) {
       }
   char what[256];
   snprintf(what, sizeof what, "%s %d-bit: shape sweep, %d cases (M 1..37, N 1..49, K 1..65)%s%s",
-           ki_isa_name(isa), bits, cases, fails ? ": " : "", fails ? why : "");
+           t->name, bits, cases, fails ? ": " : "", fails ? why : "");
   check(fails == 0, what);
 }
 
 /* Larger and extreme cases. */
-static void extremes(ki_isa isa, int bits) {
+static void extremes(const target *t, int bits) {
   struct { int M, N, K, za, fill; } cs[] = {
     {5, 33, 1536, 0, FILL_RANDOM},   {4, 16, 1537, -128, FILL_RANDOM},
     {9, 20, 770, 127, FILL_RANDOM},  {70, 40, 96, 3, FILL_RANDOM},
@@ -442,7 +465,7 @@ static void extremes(ki_isa isa, int bits) {
       continue;
     }
     char w[128];
-    if (run_case(isa, NULL, &p, w, sizeof w) != 0) {
+    if (run_case(t, NULL, &p, w, sizeof w) != 0) {
       if (!fails)
         snprintf(why, sizeof why, "M=%d N=%d K=%d za=%d fill=%d: %s", p.M, p.N, p.K, p.za,
                  cs[i].fill, w);
@@ -453,13 +476,13 @@ static void extremes(ki_isa isa, int bits) {
   char what[300];
   snprintf(what, sizeof what,
            "%s %d-bit: K up to 65536, A = -128/127, W = +-%d, za = -128/0/127%s%s",
-           ki_isa_name(isa), bits, qmax_of(bits), fails ? ": " : "", fails ? why : "");
+           t->name, bits, qmax_of(bits), fails ? ": " : "", fails ? why : "");
   check(fails == 0, what);
 }
 
 /* 1, 2 and 3 threads: same bytes (and correct). Shapes large enough to be
 ** split, both over rows (M >= N) and over panels. */
-static void threads(ki_isa isa, kt_pool *p2, kt_pool *p3) {
+static void threads(const target *t, kt_pool *p2, kt_pool *p3) {
   struct { int M, N, K; } cs[] = {{200, 40, 96}, {20, 300, 100}, {33, 70, 257}, {130, 130, 64},
                                   {3, 500, 300}, {500, 3, 300},
                                   {600, 40, 300}};   /* 8-bit, sign copies per thread */
@@ -478,14 +501,14 @@ static void threads(ki_isa isa, kt_pool *p2, kt_pool *p3) {
     int32_t *c1 = calloc(n, 4), *c2 = calloc(n, 4), *c3 = calloc(n, 4);
     float *f1 = calloc(n, 4), *f2 = calloc(n, 4), *f3 = calloc(n, 4);
     char w[128];
-    int bad = run_case(isa, p3, &p, w, sizeof w) != 0;
+    int bad = run_case(t, p3, &p, w, sizeof w) != 0;
     if (bad && !fails) snprintf(why, sizeof why, "M=%d N=%d K=%d 3 threads: %s", p.M, p.N, p.K, w);
     kt_pool *pools[3] = {NULL, p2, p3};
     int32_t *cs32[3] = {c1, c2, c3};
     float *csf[3] = {f1, f2, f3};
-    for (int t = 0; t < 3; t++) {
-      kq_gemm_s32_isa(isa, pools[t], p.M, p.A, p.lda, p.za, &p.pw, cs32[t], p.ldc);
-      kq_gemm_f32_isa(isa, pools[t], p.M, p.A, p.lda, p.za, &p.pw, p.scale, p.bias, csf[t], p.ldc);
+    for (int q = 0; q < 3; q++) {
+      gemm_s32(t, pools[q], &p, cs32[q]);
+      gemm_f32(t, pools[q], &p, csf[q]);
     }
     if (memcmp(c1, c2, n * 4) || memcmp(c1, c3, n * 4) || memcmp(f1, f2, n * 4) ||
         memcmp(f1, f3, n * 4)) {
@@ -498,7 +521,7 @@ static void threads(ki_isa isa, kt_pool *p2, kt_pool *p3) {
   }
   char what[300];
   snprintf(what, sizeof what, "%s: 1/2/3 threads identical and correct (row and panel splits)%s%s",
-           ki_isa_name(isa), fails ? ": " : "", fails ? why : "");
+           t->name, fails ? ": " : "", fails ? why : "");
   check(fails == 0, what);
 }
 
@@ -585,6 +608,15 @@ static void test_env(void) {
   unsetenv("RISQ_ISA");
 }
 
+/* Every check above on one variant. */
+static void test_variant(const target *t, kt_pool *p2, kt_pool *p3) {
+  for (int bits = 8; bits >= 4; bits -= 2) {
+    sweep(t, bits);
+    extremes(t, bits);
+  }
+  threads(t, p2, p3);
+}
+
 int main(void) {
   test_env();
   test_isa();
@@ -604,12 +636,14 @@ int main(void) {
       skip(what);
       continue;
     }
-    for (int bits = 8; bits >= 4; bits -= 2) {
-      sweep(isa, bits);
-      extremes(isa, bits);
-    }
-    threads(isa, p2, p3);
+    test_variant(&(target){ki_isa_name(isa), isa, NULL}, p2, p3);
   }
+#ifdef RISQ_TEST_AVX512_EMU
+  if (ki_isa_supported(KI_AVX2))
+    test_variant(&(target){"avx512vnni (SIMDe)", KI_AVX512VNNI, kq_avx512vnniemu_block}, p2, p3);
+  else
+    skip("avx512vnni on SIMDe: the CPU has no AVX2");
+#endif
   kt_pool_destroy(p2);
   kt_pool_destroy(p3);
   test_active();
