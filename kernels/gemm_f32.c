@@ -546,11 +546,12 @@ void kf_gemm_nn_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
 /* ------------------------------------------------------------------------ */
 /* Operands packed in advance.                                                */
 
-static kf_packed *kf_pack(int lhs, int rows, int K, const float *W, int ldw) {
+kf_packed *kf_pack_variant(const kf_variant *v, int lhs, int rows, int K, const float *W,
+                           int ldw) {
   if (rows <= 0 || K <= 0 || ldw < K || !W) return NULL;
   kf_packed *p = calloc(1, sizeof *p);
   if (!p) return NULL;
-  p->v = kf_variant_for(ki_isa_active());
+  p->v = v;
   p->lhs = lhs;
   p->rows = rows;
   p->K = K;
@@ -573,9 +574,13 @@ static kf_packed *kf_pack(int lhs, int rows, int K, const float *W, int ldw) {
   return p;
 }
 
-kf_packed *kf_pack_nt(int N, int K, const float *W, int ldw) { return kf_pack(0, N, K, W, ldw); }
+kf_packed *kf_pack_nt(int N, int K, const float *W, int ldw) {
+  return kf_pack_variant(kf_variant_for(ki_isa_active()), 0, N, K, W, ldw);
+}
 
-kf_packed *kf_pack_lhs(int M, int K, const float *W, int ldw) { return kf_pack(1, M, K, W, ldw); }
+kf_packed *kf_pack_lhs(int M, int K, const float *W, int ldw) {
+  return kf_pack_variant(kf_variant_for(ki_isa_active()), 1, M, K, W, ldw);
+}
 
 void kf_packed_free(kf_packed *p) {
   if (!p) return;

@@ -93,6 +93,10 @@ void kf_gemm_nt_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
                         float *C, int ldc);
 void kf_gemm_nn_variant(const kf_variant *v, kt_pool *pool, int M, int N, int K,
                         const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+/* kf_pack_nt (lhs 0) / kf_pack_lhs (lhs 1) for variant v instead of the
+** active ISA's; detached (kf_packed_detach), the products on it run on v. */
+kf_packed *kf_pack_variant(const kf_variant *v, int lhs, int rows, int K, const float *W,
+                           int ldw);
 /* The variant kf_gemm_nt_isa runs for isa (tests build theirs from it). */
 const kf_variant *kf_gemm_variant(ki_isa isa);
 

@@ -287,30 +287,42 @@ static void test_active(kt_pool *pool) {
   free(A); free(B); free(bias); free(c1); free(c2);
 }
 
-/* Packed in advance vs packed per call, on the active ISA's variant: the
-** same bits for every thread count, guards intact. Shapes cover partial
-** panels, several K slices (KC = 256), more rows than one row block (MC =
-** 192) and more columns than one column block (NC = 2048). */
-static void test_packed(kt_pool *pools[3]) {
+/* Packed in advance vs packed per call: the same bits for every thread
+** count, guards intact. v NULL: kf_pack_nt / kf_pack_lhs on the active ISA's
+** variant; else packed for v (the emulated AVX-512 one) and detached, so the
+** products run on v. Shapes cover partial panels, several K slices (KC =
+** 256), more rows than one row block (MC = 192) and more columns than one
+** column block (NC = 2048). */
+static void test_packed(const kf_variant *v, kt_pool *pools[3]) {
   static const int shapes[][3] = {
     {1, 1, 1}, {5, 17, 9}, {20, 770, 261}, {300, 257, 300}, {7, 2100, 40}, {200, 9, 1030},
     {64, 96, 512}, {13, 6, 257}, {200, 2, 600},
   };
-  const char *v = kf_gemm_variant_name(ki_isa_active());
+  const kf_variant *u = v ? v : kf_gemm_variant(ki_isa_active());
   char msg[200];
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ok = 1;
     int lda = K + 3, ldw = K + 1, ldc = N + 2;
     float *A = mat_alloc(M, K, lda), *Wn = mat_alloc(N, K, ldw), *Wm = mat_alloc(M, K, ldw);
     float *Bn = mat_alloc(K, N, ldc), *bias = mat_alloc(1, N, N);
-    kf_packed *pn = kf_pack_nt(N, K, Wn, ldw), *pm = kf_pack_lhs(M, K, Wm, ldw);
-    ok = pn && pm && kf_packed_source(pn) == Wn && kf_packed_bytes(pm) >= sizeof(float) * M * K;
+    kf_packed *pn, *pm;
+    if (v) {
+      pn = kf_pack_variant(v, 0, N, K, Wn, ldw);
+      pm = kf_pack_variant(v, 1, M, K, Wm, ldw);
+      kf_packed_detach(pn);
+      kf_packed_detach(pm);
+      ok = pn && pm;
+    } else {
+      pn = kf_pack_nt(N, K, Wn, ldw);
+      pm = kf_pack_lhs(M, K, Wm, ldw);
+      ok = pn && pm && kf_packed_source(pn) == Wn && kf_packed_bytes(pm) >= sizeof(float) * M * K;
+    }
     float *want = out_alloc(M, ldc), *got = out_alloc(M, ldc);
     for (int form = 0; ok && form < 2; form++) {
       if (form == 0)
-        kf_gemm_nt(pools[1], M, N, K, A, lda, Wn, ldw, bias, want + GUARD, ldc);
+        kf_gemm_nt_variant(u, pools[1], M, N, K, A, lda, Wn, ldw, bias, want + GUARD, ldc);
       else
-        kf_gemm_nn(pools[1], M, N, K, Wm, ldw, Bn, ldc, want + GUARD, ldc);
+        kf_gemm_nn_variant(u, pools[1], M, N, K, Wm, ldw, Bn, ldc, want + GUARD, ldc);
       for (int t = 0; t < 4; t++) {
         kt_pool *pool = t == 0 ? NULL : pools[t - 1];
         for (size_t i = 0; i < (size_t)GUARD * 2 + (size_t)M * ldc; i++) got[i] = canary();
@@ -325,8 +337,8 @@ static void test_packed(kt_pool *pools[3]) {
         }
       }
     }
-    snprintf(msg, sizeof msg, "%s packed weights M=%d N=%d K=%d: nt and nn bits = unpacked, threads 1/2/3",
-             v, M, N, K);
+    snprintf(msg, sizeof msg, "%s %spacked weights M=%d N=%d K=%d: nt and nn bits = unpacked, threads 1/2/3",
+             v ? g_name : kf_gemm_variant_name(ki_isa_active()), v ? "detached " : "", M, N, K);
     check(ok, msg);
     kf_packed_free(pn);
     kf_packed_free(pm);
@@ -405,6 +417,7 @@ static void test_packed_detached(kt_pool *pool, ki_isa from, ki_isa to) {
   }
 }
 
+
 int main(void) {
   kt_pool *pools[3] = {kt_pool_create(1), kt_pool_create(2), kt_pool_create(3)};
   char msg[200];
@@ -453,6 +466,7 @@ int main(void) {
       g_twin = KI_AVX2;
       test_variant(pools);
       test_narrow(pools);
+      test_packed(&emu, pools);
       g_var = NULL;
       g_twin = -1;
     } else {
@@ -472,13 +486,13 @@ int main(void) {
       if (ki_isa_supported((ki_isa)i) &&
           strcmp(kf_gemm_variant_name((ki_isa)i), kf_gemm_variant_name(start)))
         other = (ki_isa)i;
-    test_packed(pools);
+    test_packed(NULL, pools);
     test_packed_detached(pools[1], start, start);
     if (other != start) {
       test_packed_detached(pools[1], start, other);
       test_packed_detached(pools[1], other, start);
       check(!ki_isa_set(other, err, sizeof err), "switch the active ISA");
-      test_packed(pools);
+      test_packed(NULL, pools);
       test_packed_switch(start, other);
       test_packed_switch(other, start);
     } else {
