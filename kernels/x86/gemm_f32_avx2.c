@@ -6,12 +6,10 @@
 ** kernels/gemm_f32_impl.h.
 **
 ** Tile: 6 rows x 16 columns of C = 12 ymm accumulators (two 8-float halves
-** per row). Each k step loads 16 floats of the packed B panel into two
-** registers, broadcasts the 6 values of the packed A panel one at a time and
-** issues 12 fused multiply-adds: 15 of the 16 ymm registers in use, 12 FMAs
-** per 8 loads, which keeps both FMA pipes of a Haswell/Zen core busy while
-** the B panel (16 x kc floats, 16 KiB at kc = 256) stays in L1 and the A
-** panel streams from L2.
+** per row; the loop is kernels/x86/gemm_f32_tile.h, shared with the AVX-512
+** file). Each k step issues 12 FMAs per 8 loads, which keeps both FMA pipes
+** of a Haswell/Zen core busy while the B panel (16 x kc floats, 16 KiB at
+** kc = 256) stays in L1 and the A panel streams from L2.
 **
 ** kf_avx2_pack_b_nt packs a [N][K] right-hand side into the 16-column
 ** panels (kf_avx2_pack_b_nt32: the AVX-512 variant's 32-column ones) with
@@ -21,95 +19,27 @@
 **
 ** Determinism: every accumulator lane is one element of C, summed over k in
 ** order from 0 with one rounding per step (FMA); there is no horizontal
-** reduction. Edge tiles compute the full 6 x 16 tile the same way and store
-** only their valid corner, so an element's bits do not depend on where the
-** tile boundaries (and so the thread split) fall. Bottom-edge tiles of
-** fewer than 6 rows use a shorter tile (same per-element sequence) rather
-** than computing rows that are thrown away: M = 20 (BERT's tokens) would
-** otherwise waste a sixth of the work.
+** reduction, and edge tiles give the bits of full ones (gemm_f32_tile.h),
+** so an element's bits do not depend on where the tile boundaries (and so
+** the thread split) fall.
 */
 #include <immintrin.h>
 #include <stddef.h>
 
 #include "kernels/gemm_f32_impl.h"
 
-/* Write one row: first slice C = bias + acc (or acc), later C += acc; all
-** 16 columns, or (nr < 16) only the first nr with the same one float add
-** per element. */
-static inline void kf_store_row(float *c, __m256 lo, __m256 hi, int nr, const float *bias,
-                                int first) {
-  if (nr == KF_AVX2_NR) {
-    if (!first) {
-      lo = _mm256_add_ps(_mm256_loadu_ps(c), lo);
-      hi = _mm256_add_ps(_mm256_loadu_ps(c + 8), hi);
-    } else if (bias) {
-      lo = _mm256_add_ps(_mm256_loadu_ps(bias), lo);
-      hi = _mm256_add_ps(_mm256_loadu_ps(bias + 8), hi);
-    }
-    _mm256_storeu_ps(c, lo);
-    _mm256_storeu_ps(c + 8, hi);
-    return;
-  }
-  float acc[KF_AVX2_NR];
-  _mm256_storeu_ps(acc, lo);
-  _mm256_storeu_ps(acc + 8, hi);
-  if (!first) {
-    for (int j = 0; j < nr; j++) c[j] += acc[j];
-  } else if (bias) {
-    for (int j = 0; j < nr; j++) c[j] = bias[j] + acc[j];
-  } else {
-    for (int j = 0; j < nr; j++) c[j] = acc[j];
-  }
-}
-
-/* The tile for the first R rows of the panel (R = 1..6, a compile-time
-** constant in each caller, so the loops unroll and acc lives in registers).
-** A short tile (R < 6, the bottom edge) runs the very same FMA sequence for
-** each of its elements as the full tile would, so the bits are the same; it
-** only skips the rows that do not exist. */
-static inline __attribute__((always_inline)) void
-kf_tile_rows(const int R, int kc, const float *ap, const float *bp, float *C, int ldc, int nr,
-             const float *bias, int first) {
-  __m256 acc[KF_MR][2];
-#pragma GCC unroll 6
-  for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-
-  /* The rows of C this tile writes are fetched while the sums run. */
-#pragma GCC unroll 6
-  for (int i = 0; i < R; i++) {
-    _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
-    _mm_prefetch((const char *)(C + (size_t)i * ldc + 15), _MM_HINT_T0);
-  }
-
-#pragma GCC unroll 4
-  for (int k = 0; k < kc; k++) {
-    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-#pragma GCC unroll 6
-    for (int i = 0; i < R; i++) {
-      __m256 a = _mm256_broadcast_ss(ap + i);
-      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
-    }
-    ap += KF_MR;
-    bp += KF_AVX2_NR;
-  }
-
-#pragma GCC unroll 6
-  for (int i = 0; i < R; i++)
-    kf_store_row(C + (size_t)i * ldc, acc[i][0], acc[i][1], nr, bias, first);
-}
-
-void kf_avx2_tile_6x16(int kc, const float *Ap, const float *Bp, float *C, int ldc,
-                       int mr, int nr, const float *bias, int first) {
-  switch (mr) {
-  case 6: kf_tile_rows(6, kc, Ap, Bp, C, ldc, nr, bias, first); break;
-  case 5: kf_tile_rows(5, kc, Ap, Bp, C, ldc, nr, bias, first); break;
-  case 4: kf_tile_rows(4, kc, Ap, Bp, C, ldc, nr, bias, first); break;
-  case 3: kf_tile_rows(3, kc, Ap, Bp, C, ldc, nr, bias, first); break;
-  case 2: kf_tile_rows(2, kc, Ap, Bp, C, ldc, nr, bias, first); break;
-  default: kf_tile_rows(1, kc, Ap, Bp, C, ldc, nr, bias, first); break;
-  }
-}
+/* The tile (kernels/x86/gemm_f32_tile.h) on ymm registers: 6 x 16. */
+#define KF_T_VL 8
+typedef __m256 kf_t_vec;
+#define KF_T_ZERO() _mm256_setzero_ps()
+#define KF_T_LOAD(p) _mm256_loadu_ps(p)
+#define KF_T_STORE(p, v) _mm256_storeu_ps(p, v)
+#define KF_T_ADD(a, b) _mm256_add_ps(a, b)
+#define KF_T_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define KF_T_BCAST(p) _mm256_broadcast_ss(p)
+#define KF_T_TILE kf_avx2_tile_6x16
+#include "kernels/x86/gemm_f32_tile.h"
+_Static_assert(KF_T_NR == KF_AVX2_NR, "the tile is as wide as the variant's panels");
 
 /* ------------------------------------------------------------------------ */
 /* Packing B[N][K] into NR-column panels: Bp[panel][k][j] = B[j0 + j][k].      */
