@@ -56,8 +56,9 @@
 ** the variant's. */
 #define KF_NR 8
 
-/* Cache blocking. KC * NR * 4 bytes of B (8 KiB; 16 KiB for the AVX2 tile)
-** and MR * KC of A stay in L1 while a tile is computed; MC * KC * 4
+/* Cache blocking. KC * NR * 4 bytes of B (8 KiB; 16 KiB for the AVX2 tile;
+** 32 KiB for the AVX-512 one, which fits L1 only on 48 KiB cores) and
+** MR * KC of A stay in L1 while a tile is computed; MC * KC * 4
 ** (~192 KiB) of A in L2; KC * NC * 4 (~2 MiB) of B in L3. KC also fixes the
 ** summation order (see above); it is defined in gemm_f32_impl.h. */
 #define KF_MC 192   /* multiple of KF_MR */
@@ -71,6 +72,12 @@
 #define KF_AVX2_PARALLEL_MIN_WORK (128.0 * 128.0 * 128.0)
 
 #define KF_ALIGN 64
+
+/* "nt" products of at most KF_MR columns take a variant's narrow kernel from
+** this many rows (the AVX2 variant's bound when it was written, 4 x 16; it
+** does not depend on the tile's width), the scalar variant's transposed
+** product from 4 x NR rows. */
+#define KF_NARROW_MIN_M 64
 
 /* ------------------------------------------------------------------------ */
 /* Reference triple loops: the specification.                                */
@@ -368,7 +375,7 @@ static void kf_gemm_serial(const kf_gemm_args *g) {
   if (Ap && Bp) {
     kf_gemm_blocked(g, Ap, mc, Bp, nc);
   } else {
-    /* Out of memory: same arithmetic, one tile at a time (22 KiB of stack). */
+    /* Out of memory: same arithmetic, one tile at a time (38 KiB of stack). */
     _Alignas(KF_ALIGN) float ap_small[KF_MR * KF_KC];
     _Alignas(KF_ALIGN) float bp_small[KF_KC * KF_NR_MAX];
     kf_gemm_blocked(g, ap_small, KF_MR, bp_small, NR);
@@ -453,7 +460,8 @@ static void kf_gemm_run(kf_gemm_args *g) {
   if (g->M <= 0 || g->N <= 0) return;
   /* (packed weights of so few rows are read from their source; detached
   ** ones, B == NULL, take the wide path, which gives the same bits) */
-  if (g->nt && g->N <= KF_MR && g->M >= 4 * g->v->nr && g->K > 0 && !g->pa && g->B) {
+  int narrow_min = g->v->narrow ? KF_NARROW_MIN_M : 4 * g->v->nr;
+  if (g->nt && g->N <= KF_MR && g->M >= narrow_min && g->K > 0 && !g->pa && g->B) {
     kf_gemm_args u = *g;
     u.pb = NULL;
     if (g->v->narrow) {

@@ -39,8 +39,9 @@
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
 #define kq_avx512vnni_block kq_avx512vnniemu_block
-/* SIMDe 0.7.4 has no _mm512_cvtepi32_ps: lane by lane, rounding to nearest
-** as vcvtdq2ps does in the default mode. */
+/* SIMDe 0.7.4 has no _mm512_cvtepi32_ps (later versions do, as an alias
+** macro, hence the #undef): lane by lane, rounding to nearest as vcvtdq2ps
+** does in the default mode. */
 static inline __m512 kv_emu_cvtepi32_ps(__m512i v) {
     int32_t i[16];
     float f[16];
@@ -48,6 +49,7 @@ static inline __m512 kv_emu_cvtepi32_ps(__m512i v) {
     for (int j = 0; j < 16; j++) f[j] = (float)i[j];
     return _mm512_loadu_ps(f);
 }
+#undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps kv_emu_cvtepi32_ps
 #else
 #include <immintrin.h>
